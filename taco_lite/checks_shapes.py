@@ -1,0 +1,70 @@
+"""Input checks shared by `losses`, `cascade` and `metrics`.
+
+Why a module of its own: the maths functions are meant to be called by learners, and a shape
+mistake deep inside an einsum gives an unreadable error. These helpers raise `ValueError`
+messages that say what was expected, what was received, and what to try. Imports only torch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def shape_str(t: torch.Tensor) -> str:
+    """`(4, 7)` rather than `torch.Size([4, 7])`, so messages read like the docstrings."""
+    return str(tuple(t.shape))
+
+
+def require_tensor(name: str, t: object) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor but is a {type(t).__name__}")
+    return t
+
+
+def require_dims(name: str, t: torch.Tensor, layout: str) -> None:
+    """Check the number of dims; `layout` is the expected shape in words, e.g. "(B, n, d)"."""
+    require_tensor(name, t)
+    want = len([part for part in layout.strip("()").split(",") if part.strip()])
+    if t.dim() != want:
+        raise ValueError(
+            f"{name} should be {want}-D {layout} but has shape {shape_str(t)}: "
+            f"check which tensor you passed, or add/remove a batch dimension"
+        )
+
+
+def require_float(name: str, t: torch.Tensor) -> None:
+    if not t.is_floating_point():
+        raise ValueError(
+            f"{name} should be a float tensor but has dtype {t.dtype}: try {name}.float()"
+        )
+
+
+def require_bool(name: str, t: torch.Tensor) -> None:
+    if t.dtype != torch.bool:
+        raise ValueError(
+            f"{name} should be a bool mask (True = valid) but has dtype {t.dtype}: "
+            f"try {name}.bool() or ({name} > 0)"
+        )
+
+
+def require_no_nan(name: str, t: torch.Tensor) -> None:
+    if torch.isnan(t).any():
+        bad = int(torch.isnan(t).sum())
+        raise ValueError(
+            f"{name} contains {bad} NaN value(s) (shape {shape_str(t)}): "
+            f"look for a division by zero or a log of 0 upstream"
+        )
+
+
+def require_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0 but is {value}: a temperature divides the scores")
+
+
+def require_int(name: str, value: object) -> int:
+    """Accept Python ints (and 0-d integer tensors), reject bools and floats like 8.0."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int but is {value!r} ({type(value).__name__})")
+    return value
