@@ -39,6 +39,8 @@ class ModelConfig:
     video_input: str = "pixels"  # "pixels": frames (B, m, 3, H, W); "features": (B, m, D)
     feature_dim: int | None = None  # D, required for video_input="features"
     frame_size: int = 32  # H = W of the toy world's frames
+    frame_motion: bool = True  # pixels: also feed each frame's difference to the previous one
+    frame_pool: str = "max"  # pixels: "max" or "avg" spatial pooling after the frame CNN
     video_layers: int = 1  # paper: 1, 2 or 4 self-attention layers on top of the features
     text_layers: int = 2
     fusion_layers: int = 2  # paper: 2
@@ -104,6 +106,8 @@ def validate_model_config(cfg: ModelConfig) -> None:
             f"video_input is {cfg.video_input!r} but must be one of {VIDEO_INPUTS}: "
             "'pixels' for the toy world's frames, 'features' for pre-extracted features"
         )
+    if cfg.frame_pool not in ("max", "avg"):
+        raise ValueError(f"frame_pool is {cfg.frame_pool!r} but must be 'max' or 'avg'")
     if cfg.video_input == "features" and not cfg.feature_dim:
         raise ValueError(
             "video_input='features' needs feature_dim, the size D of one frame feature "

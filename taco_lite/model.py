@@ -71,7 +71,7 @@ class FrameCNN(nn.Module):
     300 steps: train L1 2.6 with it, 3.3 without); the first one standardises the raw pixels.
     """
 
-    def __init__(self, d: int) -> None:
+    def __init__(self, d: int, in_channels: int = 3, pool: str = "max") -> None:
         super().__init__()
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -82,16 +82,16 @@ class FrameCNN(nn.Module):
             ]
 
         self.net = nn.Sequential(
-            nn.BatchNorm2d(3, affine=False),  # pixel standardisation with running statistics
-            *block(3, 32),  # (F, 32, H/2, W/2)
+            nn.BatchNorm2d(in_channels, affine=False),  # pixel standardisation (running stats)
+            *block(in_channels, 32),  # (F, 32, H/2, W/2)
             *block(32, 64),  # (F, 64, H/4, W/4)
             *block(64, d),  # (F, d, H/8, W/8)
-            nn.AdaptiveAvgPool2d(1),
+            nn.AdaptiveMaxPool2d(1) if pool == "max" else nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.net(frames)  # (F, 3, H, W) -> (F, d)
+        return self.net(frames)  # (F, C, H, W) -> (F, d)
 
 
 class VideoEncoder(nn.Module):
@@ -101,7 +101,8 @@ class VideoEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         if cfg.video_input == "pixels":
-            self.frame_encoder: nn.Module = FrameCNN(cfg.d)
+            channels = 6 if cfg.frame_motion else 3  # RGB (+ difference to the previous frame)
+            self.frame_encoder: nn.Module = FrameCNN(cfg.d, channels, cfg.frame_pool)
         else:
             self.frame_encoder = nn.Linear(int(cfg.feature_dim or 0), cfg.d)
         # the paper does not say whether f_v has positions; the kit adds learned ones
@@ -125,6 +126,12 @@ class VideoEncoder(nn.Module):
                 f"the batch has m={m} frames but the model has positions for max_frames="
                 f"{cfg.max_frames}: raise ModelConfig.max_frames or cut the clips"
             )
+        if cfg.video_input == "pixels" and cfg.frame_motion:
+            # a tiny two-stream input: each frame with its difference to the previous frame, so
+            # that a single frame's CNN already sees motion (verbs), not only appearance (nouns)
+            diff = torch.zeros_like(frames)  # (B, m, 3, H, W); the first frame has no motion
+            diff[:, 1:] = frames[:, 1:] - frames[:, :-1]
+            frames = torch.cat([frames, diff], dim=2)  # (B, m, 6, H, W)
         # encode real frames only: cheaper, and padding cannot leak into anything
         real = frames[video_mask]  # (F, 3, H, W) or (F, D), F = real frames in the batch
         feats = self.frame_encoder(real)  # (F, d)

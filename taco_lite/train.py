@@ -204,48 +204,6 @@ def _postfix(record: dict[str, Any]) -> dict[str, str]:
     return {k: f"{record[k]:.3f}" for k in keys if record.get(k) is not None}
 
 
-# ------------------------------------------------------------------------------ evaluation
-
-
-@torch.no_grad()
-def quick_retrieval(
-    model: TacoModel,
-    dataset: Sequence,
-    collate_fn: Callable | None = None,
-    batch_size: int = 64,
-    device: torch.device | None = None,
-) -> dict[str, float]:
-    """Text-to-video and video-to-text R@1 (percent) from s1 alone on a whole split.
-
-    rank = 1 + number of videos scoring strictly higher than the ground truth (TACO_SPEC §6).
-    """
-    # TODO(evaluate): swap for taco_lite.evaluate.evaluate_retrieval once it lands
-    if collate_fn is None:
-        from .data import collate as collate_fn
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    texts, videos = [], []
-    for start in range(0, len(dataset), batch_size):
-        idx = range(start, min(start + batch_size, len(dataset)))
-        batch = collate_fn([dataset[i] for i in idx]).to(device)
-        emb = model.embed(batch)
-        texts.append(emb.text_global.float())
-        videos.append(emb.video_global.float())
-    model.train(was_training)
-    sim = torch.cat(texts) @ torch.cat(videos).T  # (N, N) s1, text i = row, video j = column
-    gt = sim.diagonal()
-    t2v = 1 + (sim > gt[:, None]).sum(1)  # (N,) rank of video i for text i
-    v2t = 1 + (sim > gt[None, :]).sum(0)  # (N,) rank of text j for video j
-    N = sim.shape[0]
-    return {
-        "t2v_R1": 100.0 * float((t2v == 1).float().mean()),
-        "v2t_R1": 100.0 * float((v2t == 1).float().mean()),
-        "chance_R1": 100.0 / N,
-        "N": N,
-    }
-
-
 # ------------------------------------------------------------------------------ CLI
 
 
@@ -304,6 +262,14 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
     return model_cfg, dataclasses.replace(train_cfg, **changes)
 
 
+def _ranked_by(terms: Sequence[str]) -> str:
+    if tuple(terms) == ("L3",):
+        return "s3 (full fusion)"
+    if "L3" not in terms:
+        return "s1"
+    return "cascade: " + ("s1 + lambda_t * s2" if "L2" in terms else "s1") + ", top-16 + s3"
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """CLI entry point; returns the summary it prints (and writes to OUT/result.json)."""
     args = build_parser().parse_args(argv)
@@ -312,7 +278,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     datasets, vocab = load_world_datasets(model_cfg, train_cfg)
     result = train(model_cfg, train_cfg, datasets=datasets, vocab=vocab, resume=args.resume)
     train_seconds = result.seconds
-    metrics = quick_retrieval(result.model, datasets["test"], batch_size=128)
+    from .evaluate import ranked_retrieval
+    from .inference import embed_dataset
+
+    emb = embed_dataset(result.model, datasets["test"])
+    with torch.no_grad():
+        ranked = ranked_retrieval(result.model, emb, train_cfg.terms, train_cfg.lambda_t)["ranked"]
+    metrics = {
+        "t2v_R1": ranked["t2v"]["R1"],
+        "v2t_R1": ranked["v2t"]["R1"],
+        "chance_R1": 100.0 / len(emb),
+        "N": len(emb),
+        "ranked_by": _ranked_by(train_cfg.terms),
+    }
     summary = {
         "preset": args.preset,
         "losses": train_cfg.losses,
@@ -332,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     (out / "history.json").write_text(json.dumps(result.history))
     print(
         f"test t2v R@1 {metrics['t2v_R1']:.1f}%  v2t R@1 {metrics['v2t_R1']:.1f}%  "
+        f"[{metrics['ranked_by']}]  "
         f"(chance {metrics['chance_R1']:.1f}%, N={metrics['N']})  "
         f"{summary['total_seconds']:.0f}s  -> {out}"
     )

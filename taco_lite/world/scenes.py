@@ -47,9 +47,9 @@ class WorldConfig:
 
     seed: int = 0
     num_clips: int = 1200
-    num_distractors: int = 2  # unmentioned objects per step
-    distractor_action_prob: float = 0.3  # chance that a distractor performs a (silent) verb
-    noise: int = 8  # per-pixel integer noise amplitude, uint8 units, uniform in [-noise, noise]
+    num_distractors: int = 1  # unmentioned objects per step
+    distractor_action_prob: float = 0.1  # chance that a distractor performs a (silent) verb
+    noise: int = 4  # per-pixel integer noise amplitude, uint8 units, uniform in [-noise, noise]
     twin_frac: float = 0.1  # fraction of steps copied from another step with one noun/verb changed
     two_event_prob: float = 0.3  # chance that a step shows two events
     static_mention_prob: float = 0.25  # chance that a one-event step names a static object
