@@ -71,8 +71,15 @@ ROWS: tuple[Row, ...] = (
 ROWS_BY_SLUG = {row.slug: row for row in ROWS}
 
 
-def run_one(row: Row, seed: int, preset: str, split: str, out_dir: Path, top_k: int,
-            steps: int | None = None) -> dict[str, Any]:
+def run_one(
+    row: Row,
+    seed: int,
+    preset: str,
+    split: str,
+    out_dir: Path,
+    top_k: int,
+    steps: int | None = None,
+) -> dict[str, Any]:
     """Train one (row, seed), evaluate it on `split`, write result.json next to model.pt."""
     from .config import PRESETS
     from .evaluate import grounding_accuracy_report, ranked_retrieval
@@ -146,7 +153,9 @@ def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
             status = "done" if proc.returncode == 0 else f"FAILED (see {out_dir / 'log.txt'})"
             if proc.returncode != 0:
                 failed.append((row.name, seed))
-            print(f"[{time.perf_counter() - t0:6.0f}s] {status}: {row.name} seed {seed}", flush=True)
+            print(
+                f"[{time.perf_counter() - t0:6.0f}s] {status}: {row.name} seed {seed}", flush=True
+            )
         time.sleep(0.5)
     if failed:
         raise RuntimeError(f"{len(failed)} runs failed: {failed}")
@@ -187,7 +196,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"
 
 
-def format_table(results: Sequence[dict[str, Any]], command: str, wall_seconds: float | None) -> str:
+def format_table(
+    results: Sequence[dict[str, Any]], command: str, wall_seconds: float | None
+) -> str:
     by_row: dict[str, list[dict]] = {}
     for r in results:
         by_row.setdefault(r["row"], []).append(r)
@@ -237,9 +248,13 @@ def write_section(path: Path, name: str, body: str, title: str) -> None:
     """Replace (or append) the block between `<!-- name:start -->` and `<!-- name:end -->`."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{title}\n\n{body}{end}"
-    text = path.read_text() if path.exists() else "# Results\n\nEvery number here is measured by a command shown next to it.\n"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Results\n\nEvery number here is measured by a command shown next to it.\n"
+    )
     if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m taco_lite.sweep",
         description="Tables 3 and 4 of the TACo paper in miniature (see docs/results.md).",
     )
-    p.add_argument("--preset", default="sweep", help="training preset for every run (default: sweep)")
+    p.add_argument(
+        "--preset", default="sweep", help="training preset for every run (default: sweep)"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--split", default="test", help="split to evaluate on (calibrate on val!)")
     p.add_argument("--rows", nargs="+", choices=sorted(ROWS_BY_SLUG), help="only these rows")

@@ -1,0 +1,94 @@
+"""The Table 3/4 sweep: rows, the score each row is ranked by, and the results.md section."""
+
+from __future__ import annotations
+
+import torch
+
+from taco_lite.config import ModelConfig
+from taco_lite.evaluate import ranked_retrieval
+from taco_lite.inference import Embedded
+from taco_lite.model import TacoModel
+from taco_lite.sweep import ROWS, ROWS_BY_SLUG, format_table, main, write_section
+
+
+def _embedded(N: int = 6, n: int = 5, m: int = 4, d: int = 8) -> Embedded:
+    g = torch.Generator().manual_seed(0)
+    text = torch.nn.functional.normalize(torch.randn(N, n, d, generator=g), dim=-1)
+    video = torch.nn.functional.normalize(torch.randn(N, m, d, generator=g), dim=-1)
+    weights = torch.zeros(N, n)
+    weights[:, 1] = 1.0
+    return Embedded(
+        text_tokens=text, text_mask=torch.ones(N, n, dtype=torch.bool),
+        video_tokens=video, video_mask=torch.ones(N, m, dtype=torch.bool),
+        text_global=text[:, 0], video_global=video.mean(1),
+        token_weights=weights, token_interest=weights > 0,
+        pos_ids=torch.zeros(N, n, dtype=torch.long),
+        gold_frames=torch.zeros(N, n, m, dtype=torch.bool), seg_ids=torch.arange(N),
+    )  # fmt: skip
+
+
+def test_rows_cover_both_tables_and_the_extra_row():
+    names = [r.name for r in ROWS]
+    assert len(names) == len(set(names)) == 9
+    assert {r.pos_tags for r in ROWS if r.losses == "L1+L2+L3"} == {
+        "det+adp", "noun", "verb", "noun+verb", "all"
+    }  # fmt: skip
+    assert ROWS_BY_SLUG["l1"].losses == "L1"
+    assert ROWS_BY_SLUG["l1-l2-l3-cascade-noun-verb"].pos_tags == "noun+verb"
+
+
+def test_ranked_retrieval_uses_the_trained_scores():
+    model = TacoModel(ModelConfig(d=8, heads=2, vocab_size=10)).eval()
+    emb = _embedded()
+    calls = []
+    real_fuse = model.fuse
+
+    def counting_fuse(*args):
+        calls.append(args[0].shape[0])
+        return real_fuse(*args)
+
+    model.fuse = counting_fuse
+    l1 = ranked_retrieval(model, emb, ("L1",))
+    assert l1["ranked"] == l1["s1"] and not calls  # L1 alone: s1, no fusion
+    ranked_retrieval(model, emb, ("L3",))
+    assert sum(calls) == 6 * 6  # L3 alone: full fusion over N^2 pairs
+    calls.clear()
+    out = ranked_retrieval(model, emb, ("L1", "L2", "L3"), top_k=2)
+    assert sum(calls) == 2 * 6 * 2  # cascade: N * top_k pairs per direction
+    assert set(out) == {"s1", "ranked"}
+
+
+def test_write_section_replaces_only_its_block(tmp_path):
+    path = tmp_path / "results.md"
+    write_section(path, "a", "one\n", "## A")
+    write_section(path, "b", "two\n", "## B")
+    write_section(path, "a", "three\n", "## A")
+    text = path.read_text()
+    assert "three" in text and "one" not in text and "two" in text
+    assert text.count("<!-- a:start -->") == 1
+
+
+def test_format_table_reports_mean_and_std():
+    record = {
+        "row": "L1", "split": "val", "N": 100, "preset": "sweep", "top_k": 16, "seconds": 10.0,
+        "scores": {"s1": {"t2v": {"R1": 10.0}}, "ranked": {"t2v": {"R1": 10.0}, "v2t": {"R1": 5.0}}},
+        "grounding": {"NOUN": 80.0, "VERB": 60.0, "chance": {"NOUN": 70.0, "VERB": 50.0}},
+    }  # fmt: skip
+    other = {
+        **record,
+        "scores": {**record["scores"], "ranked": {"t2v": {"R1": 20.0}, "v2t": {"R1": 5.0}}},
+    }
+    table = format_table([record, other], "python -m taco_lite.sweep", 60.0)
+    assert "| L1 | 3 | 2 | 15.0 ± 7.1 | 5.0 ± 0.0 |" in table
+
+
+def test_sweep_end_to_end_tiny(tmp_path, monkeypatch):
+    """Two rows, one seed, 3 steps each: runs in subprocesses, writes results.md."""
+    results = tmp_path / "results.md"
+    main(["--preset", "fast", "--seeds", "0", "--rows", "l1", "l1-l2-l3-cascade-noun-verb",
+          "--steps", "3", "--split", "val", "--jobs", "2", "--out", str(tmp_path / "runs"),
+          "--results", str(results)])  # fmt: skip
+    text = results.read_text()
+    assert "<!-- sweep-val:start -->" in text
+    assert "| L1 | 3 | 1 |" in text and "| L1+L2+L3 cascade noun+verb |" in text
+    assert (tmp_path / "runs" / "l1" / "seed0" / "model.pt").exists()
