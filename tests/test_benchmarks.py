@@ -1,0 +1,182 @@
+"""Smoke tests for benchmarks/: every script runs end to end at --tiny sizes on CPU.
+
+They check that the scripts cannot rot (an API change in the package breaks them here, not on
+the day someone needs a figure), that the tables are written between their markers without
+touching the rest of the doc, and that the timing helpers really measure. The figures
+themselves are not tested: on a shared CPU they are noise at these sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks/ is a folder of scripts at the repo root
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import common, fusion_step, retrieval, throughput, token_loss  # noqa: E402
+
+TINY = ["--tiny", "--device", "cpu", "--repeats", "1"]
+
+
+def _written(doc: Path, key: str) -> str:
+    text = doc.read_text()
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    assert start in text and end in text, f"section {key} missing from {doc}"
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def test_write_section_replaces_only_its_own_block(tmp_path):
+    doc = tmp_path / "b.md"
+    doc.write_text("# T\n\nintro\n\n<!-- a-cpu:start -->\nold a\n<!-- a-cpu:end -->\n\ntail\n")
+    common.write_section("a-cpu", "new a", doc)
+    common.write_section("b-cpu", "new b", doc)  # no markers yet: appended
+    common.write_section("a-cpu", "newer a", doc)
+    text = doc.read_text()
+    assert "old a" not in text and "new a\n" not in text
+    assert _written(doc, "a-cpu").strip() == "newer a"
+    assert _written(doc, "b-cpu").strip() == "new b"
+    assert text.startswith("# T\n\nintro\n") and "\ntail\n" in text
+    assert text.count("<!-- a-cpu:start -->") == 1
+
+
+def test_interleaved_reports_the_median_and_tells_slow_from_fast():
+    import torch
+
+    calls = {"fast": 0, "slow": 0}
+
+    def fast():
+        calls["fast"] += 1
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.02)
+
+    t = common.interleaved({"fast": fast, "slow": slow}, torch.device("cpu"), repeats=3, warmup=1)
+    assert calls == {"fast": 4, "slow": 4}  # 1 warm-up + 3 timed rounds each
+    assert t["slow"] >= 0.02 > t["fast"]
+
+
+def test_machine_description_names_cpu_cores_and_torch():
+    import torch
+
+    info = common.machine(torch.device("cpu"))
+    line = common.machine_line(info)
+    assert info["cores"] >= 1 and info["torch"] == torch.__version__
+    assert torch.__version__ in line and "cores" in line
+
+
+def test_rss_peak_sees_a_large_allocation_after_a_reset():
+    import torch
+
+    if not common.reset_rss_peak():
+        pytest.skip("this kernel does not allow resetting VmHWM")
+    before = common.rss_now_bytes()
+    x = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched by the fill
+    peak = common.rss_hwm_bytes() - before
+    del x
+    assert 48 * 2**20 <= peak < 1024 * 2**20, peak
+
+
+def test_naive_twins_load_from_tests_folder():
+    naive = common.load_naive()
+    assert callable(naive.token_video_scores) and callable(naive.token_nce)
+
+
+def test_all_pairs_loss_matches_a_loop_over_anchors():
+    """The benchmark's own all-pairs L3 must be the L3 formula, positive first, 2B anchors."""
+    import torch
+
+    from taco_lite.batch import synthetic_batch
+    from taco_lite.config import ModelConfig, TrainConfig
+    from taco_lite.model import TacoModel
+    from taco_lite.step import LossFns
+
+    torch.manual_seed(0)
+    B = 5
+    model = TacoModel(ModelConfig(d=16, heads=2, text_layers=1, video_layers=1, fusion_layers=1,
+                                  vocab_size=20, dropout=0.0)).eval()  # fmt: skip
+    batch = synthetic_batch(B, 6, 4, vocab_size=20)
+    tcfg = TrainConfig(batch_size=B, k_neg=2, lambda_t=0.0, losses="L1+L3")
+    fns = LossFns()
+    got = fusion_step.all_pairs_loss(model, batch, tcfg, fns)
+    emb = model.embed(batch)
+    L1 = fns.sentence_nce(emb.text_global, emb.video_global, tau=model.cfg.tau1)
+    s3 = torch.empty(B, B)
+    for i in range(B):
+        for j in range(B):
+            s3[i, j] = model.fuse(emb.text_tokens[i : i + 1], batch.text_mask[i : i + 1],
+                                  emb.video_tokens[j : j + 1], batch.video_mask[j : j + 1])[0]
+    nll = [torch.logsumexp(s3[a], 0) - s3[a, a] for a in range(B)]  # text anchors
+    nll += [torch.logsumexp(s3[:, a], 0) - s3[a, a] for a in range(B)]  # video anchors
+    want = L1 + torch.stack(nll).mean()
+    assert torch.allclose(got, want, atol=1e-5), (float(got), float(want))
+
+
+# ------------------------------------------------------------------------------ the scripts
+
+
+def test_token_loss_tiny(tmp_path):
+    doc = tmp_path / "bench.md"
+    res = token_loss.main([*TINY, "--no-memory", "--write", "--doc", str(doc)])
+    (row,) = res["rows"]
+    assert row["vectorized_s"] > 0 and row["chunked_s"] > 0 and row["naive_s"] > 0
+    assert row["naive_scale"] == (8 * 4 * 8) / (2 * 2) and row["naive_nce_scale"] == 8 / 2
+    # the memory probe, in this process (the script runs it in a fresh one per figure)
+    import torch
+
+    mem = token_loss.probe("chunked-nograd", 8, True, torch.device("cpu"))
+    assert mem["peak_bytes"] >= 0 and mem["how"].startswith("rss")
+    body = _written(doc, "token_loss-cpu")
+    assert "| 8 |" in body and "command: `python -m benchmarks.token_loss --tiny" in body
+
+
+def test_fusion_step_tiny(tmp_path):
+    res = fusion_step.main([*TINY, "--json", str(tmp_path / "r.json")])
+    (row,) = res["rows"]
+    assert row["pairs_cascade"] == 2 * 6 * (2 + 1) and row["pairs_all"] == 36
+    assert min(row["cascade_s"], row["random_s"], row["all_s"]) > 0
+    assert json.loads((tmp_path / "r.json").read_text())["rows"][0]["B"] == 6
+
+
+@pytest.mark.timeout(120)
+def test_retrieval_and_throughput_tiny(tmp_path):
+    doc = tmp_path / "bench.md"
+    res = retrieval.main([*TINY, "--write", "--doc", str(doc)])
+    assert [r["N"] for r in res["rows"]] == [16, 32]
+    for r in res["rows"]:
+        assert r["pairs_full"] == r["N"] ** 2 and r["pairs_cascade"] == 2 * r["N"] * 4
+        for d in ("t2v", "v2t"):
+            assert 0.0 <= r["metrics"]["cascade"][d]["R1"] <= 100.0
+    res = throughput.main([*TINY, "--write", "--doc", str(doc)])
+    (row,) = res["rows"]
+    assert row["preset"] == "fast" and row["clips_per_s"] > 0 and 0 < row["load_share"] < 1
+    assert "Retrieval" in _written(doc, "retrieval-cpu")
+    assert "clips/s" in _written(doc, "throughput-cpu")
+
+
+def test_cli_entry_point_runs_from_the_repo_root():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fusion_step", "--help"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0 and "--tiny" in out.stdout and "--write" in out.stdout
+
+
+def test_gpu_check_script_is_valid_bash():
+    script = REPO / "benchmarks" / "gpu_check.sh"
+    out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    text = script.read_text()
+    for bench in ("token_loss", "fusion_step", "retrieval", "throughput"):
+        assert f"benchmarks.{bench}" in text
+    assert "-m gpu" in text and "--write" in text
