@@ -194,7 +194,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "fast": Preset(
         ModelConfig(d=64, text_layers=1, fusion_layers=1, heads=4),
-        TrainConfig(batch_size=32, steps=150, warmup_steps=15, lr=2e-3, log_every=10),
+        TrainConfig(batch_size=32, steps=300, warmup_steps=30, lr=2e-3, log_every=10),
         note="CI and notebooks: whole CLI run about a minute on a 2-core CPU",
     ),
     "sweep": Preset(
