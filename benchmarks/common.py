@@ -343,8 +343,11 @@ def world_datasets(
         datasets, vocab, _ = build_datasets(world, splits=splits, max_tokens=max_tokens)
         return datasets, list(vocab.to_list()), "spacy"
     except (ImportError, OSError) as err:
-        print(f"[benchmarks] spaCy tagging unavailable ({str(err).splitlines()[0]}); "
-              "using the world's gold POS tags", file=sys.stderr)
+        print(
+            f"[benchmarks] spaCy tagging unavailable ({str(err).splitlines()[0]}); "
+            "using the world's gold POS tags",
+            file=sys.stderr,
+        )
         return (*_gold_tag_datasets(world, splits, max_tokens), "gold")
 
 
@@ -382,3 +385,13 @@ def _gold_tag_datasets(
             items.append(item)
         out[s] = items
     return out, list(vocab.to_list())
+
+
+def run_and_report(name, args, argv, device, run, render) -> dict:
+    """The tail every benchmark shares: run, describe the machine, render, write, return."""
+    res = run(args, device)
+    info = machine(device)
+    res["machine"] = info
+    body = render(res, info, command(name, sys.argv[1:] if argv is None else argv), device)
+    finish(args, name, body, res, device)
+    return res

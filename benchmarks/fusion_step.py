@@ -17,7 +17,6 @@ world's sizes, so no spaCy and no world are needed; only shapes matter for the t
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -129,10 +128,15 @@ def run(args: Any, device: torch.device) -> dict[str, Any]:
         row["all_over_random"] = t["all"] / t["random"]
         row["cascade_over_random"] = t["cascade"] / t["random"]
         rows.append(row)
-        print(f"B={B}: cascade {common.fmt_s(t['cascade'])}, random {common.fmt_s(t['random'])}, "
-              f"all pairs {common.fmt_s(t['all'])}", flush=True)
-    model_desc = {f: getattr(mcfg, f) for f in
-                  ("d", "video_layers", "text_layers", "fusion_layers", "heads", "mlp_ratio")}
+        print(
+            f"B={B}: cascade {common.fmt_s(t['cascade'])}, random {common.fmt_s(t['random'])}, "
+            f"all pairs {common.fmt_s(t['all'])}",
+            flush=True,
+        )
+    model_desc = {
+        f: getattr(mcfg, f)
+        for f in ("d", "video_layers", "text_layers", "fusion_layers", "heads", "mlp_ratio")
+    }
     return {"sizes": {kk: v for kk, v in s.items() if kk != "Bs"}, "model": model_desc,
             "amp": args.amp, "rows": rows}  # fmt: skip
 
@@ -186,8 +190,10 @@ def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.de
         r = by_b[128]
         ratio = r["all_over_cascade"]
         if ratio >= 4:
-            notes.append(f"target cascade >= 4x faster than all pairs at B = 128: met "
-                         f"({common.fmt_ratio(ratio)}).")
+            notes.append(
+                f"target cascade >= 4x faster than all pairs at B = 128: met "
+                f"({common.fmt_ratio(ratio)})."
+            )
         else:
             notes.append(
                 f"target cascade >= 4x faster than all pairs at B = 128: MISSED "
@@ -195,8 +201,9 @@ def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.de
                 f"{common.fmt_ratio(r['pairs_all'] / r['pairs_cascade'])}; the rest of the "
                 "step (encoders, L1, L2, Adam) is paid by both and dilutes it."
             )
-    return common.section(f"Fusion cost of one training step on {device.type}", info, cmd,
-                          table, notes)
+    return common.section(
+        f"Fusion cost of one training step on {device.type}", info, cmd, table, notes
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -204,12 +211,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--amp", action="store_true", help="bf16 autocast (as the gpu preset)")
     args = p.parse_args(argv)
     device = common.pick_device(args.device)
-    res = run(args, device)
-    info = common.machine(device)
-    res["machine"] = info
-    body = render(res, info, common.command(NAME, sys.argv[1:] if argv is None else argv), device)
-    common.finish(args, NAME, body, res, device)
-    return res
+    return common.run_and_report(NAME, args, argv, device, run, render)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ include their own s1/s2 computation, as `evaluate._subset_report` does.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -99,8 +98,10 @@ def run(args: Any, device: torch.device) -> dict[str, Any]:
         @torch.no_grad()
         def cascade(sub=sub, last=last) -> None:
             coarse = coarse_scores(global_scores(sub), token_scores_s2(sub), lambda_t, tau1, tau2)
-            last["cascade"] = (cascade_scores(model, sub, coarse, k, "t2v"),  # (N, N) text queries
-                               cascade_scores(model, sub, coarse, k, "v2t"))  # (N, N) video queries
+            last["cascade"] = (
+                cascade_scores(model, sub, coarse, k, "t2v"),  # (N, N) text queries
+                cascade_scores(model, sub, coarse, k, "v2t"),
+            )  # (N, N) video queries
 
         t = common.interleaved({"full": full, "cascade": cascade}, device, args.repeats,
                                warmup=1 if i == 0 else 0)  # fmt: skip
@@ -121,11 +122,20 @@ def run(args: Any, device: torch.device) -> dict[str, Any]:
             "metrics": metrics,
         }  # fmt: skip
         rows.append(row)
-        print(f"N={N}: full {common.fmt_s(t['full'])}, cascade {common.fmt_s(t['cascade'])}, "
-              f"R@1 gap t2v {row['R1_gap']['t2v']:+.1f} v2t {row['R1_gap']['v2t']:+.1f}",
-              flush=True)
-    return {"rows": rows, "model": got["source"], "tags": got["tags"], "lambda_t": lambda_t,
-            "pool": len(pool), "d": model.cfg.d, "fusion_layers": model.cfg.fusion_layers}
+        print(
+            f"N={N}: full {common.fmt_s(t['full'])}, cascade {common.fmt_s(t['cascade'])}, "
+            f"R@1 gap t2v {row['R1_gap']['t2v']:+.1f} v2t {row['R1_gap']['v2t']:+.1f}",
+            flush=True,
+        )
+    return {
+        "rows": rows,
+        "model": got["source"],
+        "tags": got["tags"],
+        "lambda_t": lambda_t,
+        "pool": len(pool),
+        "d": model.cfg.d,
+        "fusion_layers": model.cfg.fusion_layers,
+    }
 
 
 def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.device) -> str:
@@ -178,8 +188,9 @@ def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.de
             "recall this low, few ground truths are at stake. For a stronger check rerun with "
             "`--checkpoint` of a `default`-preset model. The speed ratio does not depend on it."
         )
-    return common.section(f"Retrieval: cascade inference vs full fusion on {device.type}", info,
-                          cmd, table, notes)
+    return common.section(
+        f"Retrieval: cascade inference vs full fusion on {device.type}", info, cmd, table, notes
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -187,12 +198,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--checkpoint", help="a trained model (default: train the fast preset here)")
     args = p.parse_args(argv)
     device = common.pick_device(args.device)
-    res = run(args, device)
-    info = common.machine(device)
-    res["machine"] = info
-    body = render(res, info, common.command(NAME, sys.argv[1:] if argv is None else argv), device)
-    common.finish(args, NAME, body, res, device)
-    return res
+    return common.run_and_report(NAME, args, argv, device, run, render)
 
 
 if __name__ == "__main__":

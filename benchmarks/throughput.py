@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -103,8 +102,11 @@ def run(args: Any, device: torch.device) -> dict[str, Any]:
         row = measure_preset(name, datasets["train"], len(words), device, steps, warmup,
                              args.seed, not args.no_compile)  # fmt: skip
         rows.append(row)
-        print(f"{name}: {row['clips_per_s']:.0f} clips/s (load {common.fmt_s(row['load_s'])}, "
-              f"step {common.fmt_s(row['step_s'])})", flush=True)
+        print(
+            f"{name}: {row['clips_per_s']:.0f} clips/s (load {common.fmt_s(row['load_s'])}, "
+            f"step {common.fmt_s(row['step_s'])})",
+            flush=True,
+        )
     return {"rows": rows, "tags": tags, "train_items": len(datasets["train"])}
 
 
@@ -135,13 +137,18 @@ def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.de
         notes.append("on CPU the gpu preset runs without bf16 autocast and torch.compile.")
     worst = max(res["rows"], key=lambda r: r["load_share"])
     if worst["load_share"] > 0.5:
-        notes.append(f"loading is the bottleneck for `{worst['preset']}` "
-                     f"({100 * worst['load_share']:.0f}% of a step): use num_workers > 0.")
+        notes.append(
+            f"loading is the bottleneck for `{worst['preset']}` "
+            f"({100 * worst['load_share']:.0f}% of a step): use num_workers > 0."
+        )
     else:
-        notes.append(f"loading is not the bottleneck: at most {100 * worst['load_share']:.0f}% "
-                     f"of a step (`{worst['preset']}`); the model step dominates.")
-    return common.section(f"Training throughput per preset on {device.type}", info, cmd, table,
-                          notes)
+        notes.append(
+            f"loading is not the bottleneck: at most {100 * worst['load_share']:.0f}% "
+            f"of a step (`{worst['preset']}`); the model step dominates."
+        )
+    return common.section(
+        f"Training throughput per preset on {device.type}", info, cmd, table, notes
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -152,12 +159,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-compile", action="store_true", help="never torch.compile")
     args = p.parse_args(argv)
     device = common.pick_device(args.device)
-    res = run(args, device)
-    info = common.machine(device)
-    res["machine"] = info
-    body = render(res, info, common.command(NAME, sys.argv[1:] if argv is None else argv), device)
-    common.finish(args, NAME, body, res, device)
-    return res
+    return common.run_and_report(NAME, args, argv, device, run, render)
 
 
 if __name__ == "__main__":

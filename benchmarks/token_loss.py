@@ -36,8 +36,15 @@ TAU = 0.07  # the kit's default tau2 (config.ModelConfig)
 def sizes(tiny: bool) -> dict[str, Any]:
     if tiny:
         return {"Bs": [8], "n": 4, "m": 4, "d": 16, "chunk": 4, "cells": (2, 2), "texts": 2}
-    return {"Bs": [32, 128, 512], "n": 16, "m": 32, "d": 256, "chunk": 32, "cells": (4, 4),
-            "texts": 8}
+    return {
+        "Bs": [32, 128, 512],
+        "n": 16,
+        "m": 32,
+        "d": 256,
+        "chunk": 32,
+        "cells": (4, 4),
+        "texts": 8,
+    }
 
 
 def make_inputs(
@@ -190,15 +197,20 @@ def run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
             for variant in ("vectorized", "chunked", "chunked-nograd"):
                 row[f"mem_{variant}"] = memory(variant, B, args.tiny, device)
         rows.append(row)
-        print(f"B={B}: vectorized {common.fmt_s(row['vectorized_s'])}, chunked "
-              f"{common.fmt_s(row['chunked_s'])}, naive ~{common.fmt_s(naive)}", flush=True)
+        print(
+            f"B={B}: vectorized {common.fmt_s(row['vectorized_s'])}, chunked "
+            f"{common.fmt_s(row['chunked_s'])}, naive ~{common.fmt_s(naive)}",
+            flush=True,
+        )
     return {"sizes": {k: v for k, v in s.items() if k != "Bs"}, "rows": rows}
 
 
 def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.device) -> str:
     s = res["sizes"]
-    mem_how = "peak allocated (torch.cuda.max_memory_allocated)" if device.type == "cuda" else (
-        "peak RSS increase (VmHWM, reset before the call) of a fresh process per figure"
+    mem_how = (
+        "peak allocated (torch.cuda.max_memory_allocated)"
+        if device.type == "cuda"
+        else ("peak RSS increase (VmHWM, reset before the call) of a fresh process per figure")
     )
     table_rows = []
     for r in res["rows"]:
@@ -233,8 +245,10 @@ def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.de
     if 128 in by_b:
         r = by_b[128]
         ok = "met" if r["speedup"] >= 50 else "MISSED"
-        notes.append(f"target vectorised >= 50x faster than the naive loop at B = 128: {ok} "
-                     f"({common.fmt_ratio(r['speedup'])}).")
+        notes.append(
+            f"target vectorised >= 50x faster than the naive loop at B = 128: {ok} "
+            f"({common.fmt_ratio(r['speedup'])})."
+        )
     if 512 in by_b and "mem_chunked" in by_b[512]:
         r = by_b[512]
         peak = {v: common.fmt_bytes(r[f"mem_{v}"]["peak_bytes"])
@@ -251,8 +265,9 @@ def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.de
             "too would need a custom autograd function that saves only the argmax frames "
             "(B, n, B) and recomputes the rest chunk by chunk."
         )
-    return common.section(f"Token-level maths, L2 (Eq. 4) on {device.type}", info, cmd, table,
-                          notes)
+    return common.section(
+        f"Token-level maths, L2 (Eq. 4) on {device.type}", info, cmd, table, notes
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -267,14 +282,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         out = probe(variant, int(B), args.tiny, device)
         print(json.dumps(out))
         return out
-    import sys
 
-    res = run(args, device)
-    info = common.machine(device)
-    res["machine"] = info
-    body = render(res, info, common.command(NAME, sys.argv[1:] if argv is None else argv), device)
-    common.finish(args, NAME, body, res, device)
-    return res
+    return common.run_and_report(NAME, args, argv, device, run, render)
 
 
 if __name__ == "__main__":
