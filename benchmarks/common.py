@@ -362,8 +362,8 @@ def _gold_tag_datasets(
     import numpy as np
 
     from taco_lite.data import assign_caption_ids, encode_text_item
-    from taco_lite.pos import DEFAULT_POS_TAGS, idf_table
     from taco_lite.text import Vocab
+    from taco_lite.text.pos import DEFAULT_POS_TAGS, idf_table
 
     def tokens(i: int) -> list[str]:
         return [w.lower() for w in world.segments[i].words]

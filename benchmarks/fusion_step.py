@@ -26,9 +26,9 @@ from benchmarks import common
 from taco_lite.batch import Batch, synthetic_batch
 from taco_lite.cascade import fusion_pair_count
 from taco_lite.config import PRESETS, ModelConfig, TrainConfig
-from taco_lite.device import amp_context
 from taco_lite.model import TacoModel
-from taco_lite.step import LossFns, taco_step
+from taco_lite.runtime.device import amp_context
+from taco_lite.train.step import LossFns, taco_step
 
 NAME = "fusion_step"
 

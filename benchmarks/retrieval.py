@@ -25,7 +25,7 @@ import torch
 
 from benchmarks import common
 from taco_lite.config import PRESETS
-from taco_lite.inference import (
+from taco_lite.evaluate.inference import (
     cascade_scores,
     coarse_scores,
     embed_dataset,
@@ -48,8 +48,8 @@ def sizes(tiny: bool) -> dict[str, Any]:
 def get_model(args: Any, device: torch.device, train_steps: int | None) -> dict[str, Any]:
     """A trained model, its lambda_t and the evaluation pool (items for `data.collate`)."""
     if args.checkpoint:
-        from taco_lite.checkpoint import load_model
         from taco_lite.evaluate import datasets_for_checkpoint
+        from taco_lite.runtime.checkpoint import load_model
         from taco_lite.world import load_world
 
         model, words, (mcfg, tcfg) = load_model(args.checkpoint, map_location=device)

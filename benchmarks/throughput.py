@@ -27,10 +27,10 @@ from benchmarks import common
 from taco_lite.batch import Batch
 from taco_lite.config import PRESETS
 from taco_lite.data import collate
-from taco_lite.device import amp_context, compile_encoders
 from taco_lite.model import TacoModel
-from taco_lite.schedule import epoch_batches, iterate_batches
-from taco_lite.step import taco_step
+from taco_lite.runtime.device import amp_context, compile_encoders
+from taco_lite.train.schedule import epoch_batches, iterate_batches
+from taco_lite.train.step import taco_step
 
 NAME = "throughput"
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from taco_lite.checks_shapes import (
+from taco_lite.shapes import (
     require_bool,
     require_dims,
     require_float,

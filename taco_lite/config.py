@@ -74,7 +74,7 @@ class TrainConfig:
     losses: str = "L1+L2+L3"
     negatives: str = "cascade"
     k_neg: int = 8  # K': negatives per anchor for L3 (paper: 8); needs k_neg <= batch_size - 1
-    pos_tags: str = "noun+verb"  # tokens of interest, parsed by taco_lite.pos.parse_pos_tags
+    pos_tags: str = "noun+verb"  # tokens of interest, parsed by taco_lite.text.pos.parse_pos_tags
     lambda_t: float = 0.5  # weight of L2 (paper: 0.5)
     drop_false_negatives: bool = False  # beyond the paper: skip negatives with the same caption
     symmetric_l1: bool = False  # L1 is text-to-video in Eq. 3; True averages in video-to-text

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from taco_lite.checks_shapes import (
+from taco_lite.shapes import (
     require_bool,
     require_dims,
     require_float,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from taco_lite.checks_shapes import (
+from taco_lite.shapes import (
     require_bool,
     require_dims,
     require_float,

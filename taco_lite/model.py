@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batch import Batch
-from .config import ModelConfig
+from taco_lite.batch import Batch
+from taco_lite.config import ModelConfig
 
 
 def _check_mask(name: str, x: torch.Tensor, mask: torch.Tensor) -> None:

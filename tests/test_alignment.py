@@ -1,12 +1,12 @@
-"""The pure computations behind the explorers (`taco_lite.alignment`), against naive loops."""
+"""The pure computations behind the explorers (`taco_lite.evaluate.alignment`), against naive loops."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from taco_lite import alignment
 from taco_lite.cascade import pair_scores
+from taco_lite.evaluate import alignment
 from taco_lite.losses import token_video_scores
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from taco_lite import assignments
+from taco_lite.course import assignments
 
 NOTEBOOKS = assignments.lesson_notebooks()
 IDS = [p.stem for p in NOTEBOOKS]

@@ -99,7 +99,7 @@ def test_all_pairs_loss_matches_a_loop_over_anchors():
     from taco_lite.batch import synthetic_batch
     from taco_lite.config import ModelConfig, TrainConfig
     from taco_lite.model import TacoModel
-    from taco_lite.step import LossFns
+    from taco_lite.train.step import LossFns
 
     torch.manual_seed(0)
     B = 5
@@ -114,8 +114,12 @@ def test_all_pairs_loss_matches_a_loop_over_anchors():
     s3 = torch.empty(B, B)
     for i in range(B):
         for j in range(B):
-            s3[i, j] = model.fuse(emb.text_tokens[i : i + 1], batch.text_mask[i : i + 1],
-                                  emb.video_tokens[j : j + 1], batch.video_mask[j : j + 1])[0]
+            s3[i, j] = model.fuse(
+                emb.text_tokens[i : i + 1],
+                batch.text_mask[i : i + 1],
+                emb.video_tokens[j : j + 1],
+                batch.video_mask[j : j + 1],
+            )[0]
     nll = [torch.logsumexp(s3[a], 0) - s3[a, a] for a in range(B)]  # text anchors
     nll += [torch.logsumexp(s3[:, a], 0) - s3[a, a] for a in range(B)]  # video anchors
     want = L1 + torch.stack(nll).mean()

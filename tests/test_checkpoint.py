@@ -7,9 +7,11 @@ import os
 import pytest
 import torch
 
-import taco_lite.checkpoint as ckpt
+import taco_lite.runtime.checkpoint as ckpt
 from taco_lite.batch import synthetic_batch
-from taco_lite.checkpoint import (
+from taco_lite.config import PRESETS, ModelConfig, TrainConfig
+from taco_lite.model import TacoModel
+from taco_lite.runtime.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     load_checkpoint,
@@ -17,8 +19,6 @@ from taco_lite.checkpoint import (
     restore_training_state,
     save_checkpoint,
 )
-from taco_lite.config import PRESETS, ModelConfig, TrainConfig
-from taco_lite.model import TacoModel
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + [f"w{i}" for i in range(16)]
 

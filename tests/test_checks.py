@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from taco_lite import checks
+from taco_lite import course as checks
 from taco_lite.cascade import hard_negatives, pair_scores
 from taco_lite.losses import fusion_nce, sentence_nce, token_nce, token_video_scores
-from taco_lite.pos import idf_table, interest_mask, token_weights
+from taco_lite.text.pos import idf_table, interest_mask, token_weights
 
 
 def failure_text(check, fn, *args) -> str:
@@ -189,7 +189,7 @@ def test_use_or_reference_falls_back(capsys):
 
 
 def _step(model, batch, tcfg, fns, optimizer):
-    from taco_lite.step import taco_step
+    from taco_lite.train.step import taco_step
 
     optimizer.zero_grad()
     out = taco_step(model, batch, tcfg, fns)
@@ -202,7 +202,7 @@ def test_train_step_check_and_overfit():
     checks.check_train_step(_step, verbose=False)
 
     def no_zero_grad(model, batch, tcfg, fns, optimizer):
-        from taco_lite.step import taco_step
+        from taco_lite.train.step import taco_step
 
         out = taco_step(model, batch, tcfg, fns)
         out.total.backward()

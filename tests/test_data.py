@@ -8,11 +8,10 @@ import spacy
 import torch
 from torch.utils.data import DataLoader
 
-from taco_lite import pos
 from taco_lite.batch import Batch
 from taco_lite.data import WorldDataset, assign_caption_ids, build_datasets, collate
-from taco_lite.pos import idf_table, upos_id
-from taco_lite.text import CLS_ID, PAD_ID, SEP_ID, UNK_ID, Vocab, tokenize
+from taco_lite.text import CLS_ID, PAD_ID, SEP_ID, UNK_ID, Vocab, pos, tokenize
+from taco_lite.text.pos import idf_table, upos_id
 
 
 @dataclass

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from taco_lite.config import ModelConfig
-from taco_lite.downstream_data import (
+from taco_lite.downstream.data import (
     load_coin,
     load_crosstask,
     read_crosstask_annotation,
     read_crosstask_tasks,
 )
-from taco_lite.localize import (
+from taco_lite.downstream.localize import (
     argmax_times,
     average_recall,
     chance_recall,
@@ -31,8 +31,8 @@ from taco_lite.localize import (
     token_similarity,
     video_recall,
 )
+from taco_lite.downstream.segment import frame_accuracy, train_probe
 from taco_lite.model import TacoModel
-from taco_lite.segment import frame_accuracy, train_probe
 
 torch.set_num_threads(1)
 
@@ -361,7 +361,7 @@ def tiny_world(tmp_path_factory):
 
 
 def test_world_videos_match_the_clips(tiny_world):
-    from taco_lite.downstream_data import world_localization_videos, world_segmentation_videos
+    from taco_lite.downstream.data import world_localization_videos, world_segmentation_videos
 
     world, _ = tiny_world
     loc, seg = world_localization_videos(world, "test"), world_segmentation_videos(world, "test")

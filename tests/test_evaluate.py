@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from taco_lite.checkpoint import CheckpointError, save_checkpoint
 from taco_lite.config import ModelConfig, TrainConfig
 from taco_lite.evaluate import (
     datasets_for_checkpoint,
@@ -19,7 +18,7 @@ from taco_lite.evaluate import (
     grounding_accuracy_report,
     main,
 )
-from taco_lite.inference import (
+from taco_lite.evaluate.inference import (
     Embedded,
     cascade_scores,
     coarse_scores,
@@ -30,8 +29,9 @@ from taco_lite.inference import (
 )
 from taco_lite.metrics import retrieval_ranks
 from taco_lite.model import TacoModel
-from taco_lite.pos import upos_id
+from taco_lite.runtime.checkpoint import CheckpointError, save_checkpoint
 from taco_lite.text import UNK_ID
+from taco_lite.text.pos import upos_id
 
 NOUN, VERB = upos_id("NOUN"), upos_id("VERB")
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from taco_lite import pos
 from taco_lite.data import collate
-from taco_lite.features import FeatureDataset, frame_range, subsample
-from taco_lite.text import Vocab
+from taco_lite.data.features import FeatureDataset, frame_range, subsample
+from taco_lite.text import Vocab, pos
 
 D = 6
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from taco_lite import assignments
+from taco_lite.course import assignments
 
 NOTEBOOKS = assignments.lesson_notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
@@ -42,7 +42,7 @@ def test_stored_without_outputs_and_graded_cells_are_named(path: Path):
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, (
                 f"{path.name} cell {k} holds outputs: clear outputs before saving "
-                "(python -m taco_lite.assignments execute writes executed copies elsewhere)"
+                "(python -m taco_lite.course execute writes executed copies elsewhere)"
             )
         meta = cell.metadata.get("nbgrader")
         role = assignments.cell_role(cell)
@@ -163,11 +163,11 @@ def resolves(dotted: str) -> bool:
 
 def test_reference_finder_catches_drift():
     refs = taco_references(
-        "from taco_lite import checks\nimport taco_lite\nchecks.no_such_fn(1)\ntaco_lite.losses.token_nce"
+        "from taco_lite import course as checks\nimport taco_lite\nchecks.no_such_fn(1)\ntaco_lite.losses.token_nce"
     )
     shadow = "from taco_lite.cascade import pair_scores\ndef f(pair_scores):\n    return pair_scores.detach()"
     assert taco_references(shadow) == {"taco_lite.cascade.pair_scores"}
-    assert "taco_lite.checks.no_such_fn" in refs and not resolves("taco_lite.checks.no_such_fn")
+    assert "taco_lite.course.no_such_fn" in refs and not resolves("taco_lite.course.no_such_fn")
     assert "taco_lite.losses.token_nce" in refs and resolves("taco_lite.losses.token_nce")
 
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from taco_lite import pos
-from taco_lite.pos import (
+from taco_lite.text import Vocab, pos, tokenize
+from taco_lite.text.pos import (
     IDF_FLOOR,
     POS_PRESETS,
     UPOS,
@@ -18,7 +18,6 @@ from taco_lite.pos import (
     token_weights,
     upos_id,
 )
-from taco_lite.text import Vocab, tokenize
 
 
 @pytest.fixture(scope="module")

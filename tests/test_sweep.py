@@ -6,7 +6,7 @@ import torch
 
 from taco_lite.config import ModelConfig
 from taco_lite.evaluate import ranked_retrieval
-from taco_lite.inference import Embedded
+from taco_lite.evaluate.inference import Embedded
 from taco_lite.model import TacoModel
 from taco_lite.sweep import ROWS, ROWS_BY_SLUG, format_table, main, write_section
 

@@ -15,7 +15,7 @@ def test_tokenize_drops_whitespace_tokens():
 
 
 def test_tokenize_matches_the_full_pipeline_tokenizer():
-    from taco_lite.pos import load_nlp
+    from taco_lite.text.pos import load_nlp
 
     try:
         nlp = load_nlp()

@@ -10,14 +10,14 @@ import torch
 
 import taco_lite.cascade as cascade
 import taco_lite.losses as losses
-import taco_lite.train as train_mod
+import taco_lite.train.loop as train_mod
 from taco_lite.batch import synthetic_batch
 from taco_lite.config import ModelConfig, TrainConfig
 from taco_lite.data import collate
 from taco_lite.model import TacoModel
-from taco_lite.schedule import epoch_batches, warmup_then_linear
-from taco_lite.step import LossFns, check_k_neg, taco_step
 from taco_lite.train import main, train
+from taco_lite.train.schedule import epoch_batches, warmup_then_linear
+from taco_lite.train.step import LossFns, check_k_neg, taco_step
 
 
 @pytest.fixture(autouse=True)

@@ -13,20 +13,16 @@ import time
 import pytest
 import torch
 
-from taco_lite import alignment
-from taco_lite.checkpoint import CheckpointError, save_checkpoint
 from taco_lite.config import ModelConfig, TrainConfig
+from taco_lite.evaluate import alignment
 from taco_lite.model import TacoModel
+from taco_lite.runtime.checkpoint import CheckpointError, save_checkpoint
 from taco_lite.text import Vocab, tokenize
-from taco_lite.widgets import (
-    alignment_explorer,
-    cascade_explorer,
-    on_query_change,
-    render_alignment,
-    render_cascade,
-    retrieval_browser,
-)
-from taco_lite.widgets_state import ExplorerModel, ExplorerState, load_explorer_models
+from taco_lite.widgets import alignment_explorer, cascade_explorer, retrieval_browser
+from taco_lite.widgets.cascade import render_cascade
+from taco_lite.widgets.render import render_alignment
+from taco_lite.widgets.retrieval import on_query_change
+from taco_lite.widgets.state import ExplorerModel, ExplorerState, load_explorer_models
 from taco_lite.world import load_world
 
 NASTY = ["", "   ", "x" * 500, "the bäll 🎈 spun", "?!...", "zzzq qqqz", "ball " * 100]
@@ -191,7 +187,7 @@ def test_query_ranking_matches_the_coarse_score_without_fusion(state):
     em, emb = state.models["baseline (L1)"], state.embedded["baseline (L1)"]
     res = on_query_change(state, "the pink ball spun", "baseline (L1)")
     assert res.ok
-    from taco_lite.widgets_state import encode_caption
+    from taco_lite.widgets.state import encode_caption
 
     enc = encode_caption(em, "the pink ball spun", state.idf)
     want = []
@@ -261,7 +257,7 @@ def test_load_explorer_models_from_given_paths(tmp_path, vocab):
 
 
 def test_encode_caption_reproduces_the_encoder_pass(state, world):
-    from taco_lite.widgets_state import encode_caption
+    from taco_lite.widgets.state import encode_caption
 
     emb = state.embedded["TACo"]
     for row in range(4):
@@ -300,7 +296,7 @@ def test_notebook_07_is_stored_clean_with_nbgrader_cells():
 
 
 def test_load_explorer_models_retrains_a_stale_fallback(tmp_path, vocab, monkeypatch):
-    from taco_lite import widgets_state
+    from taco_lite.widgets import state as widgets_state
 
     monkeypatch.setattr(widgets_state, "repo_root", lambda: tmp_path)
     monkeypatch.chdir(tmp_path)

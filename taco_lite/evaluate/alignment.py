@@ -1,0 +1,202 @@
+"""Pure computations behind the alignment explorers: one caption against one clip's frames.
+
+TACo's token-level loss L2 (paper Sec. 3.2, Eq. 4) scores a word against a video by the *max*
+over frames of y^p . x^k. Before that max there is a whole token x frame matrix, and looking
+at it shows what L2 teaches: each noun and verb should light up the frames that show it.
+The functions here build that matrix and read it (best frame per token, grounding accuracy,
+top-k retrieval); `widgets` draws them. Tensors only: no model, no world, no plotting.
+
+Shapes: n text tokens (incl. [CLS]/[SEP]), m frames, d width, N candidate videos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from taco_lite.cascade import hard_negatives, pair_scores, random_negatives
+from taco_lite.metrics import grounding_counts
+from taco_lite.shapes import require_bool, require_dims, require_float, shape_str
+
+__all__ = [
+    "VIEWS",
+    "token_frame_scores",
+    "softmax_over_frames",
+    "best_frame_per_token",
+    "apply_view",
+    "ClipGrounding",
+    "clip_grounding",
+    "top_k",
+    "CascadeCandidates",
+    "cascade_candidates",
+]
+
+VIEWS = ("dot", "softmax")  # token dot-product, softmax over frames
+
+
+def token_frame_scores(text_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
+    """y^p . x^k for every token p of one caption and frame k of one clip. -> (n, m).
+
+    text_tokens: (n, d); video_tokens: (m, d). The max over k of row p is exactly
+    `losses.token_video_scores`' s(i, p, j) for this (caption, clip) pair (Eq. 4's score), so
+    this matrix is what L2 looks at before it takes that max.
+    """
+    require_dims("text_tokens", text_tokens, "(n, d)")
+    require_dims("video_tokens", video_tokens, "(m, d)")
+    require_float("text_tokens", text_tokens)
+    require_float("video_tokens", video_tokens)
+    if text_tokens.shape[1] != video_tokens.shape[1]:
+        raise ValueError(
+            f"text_tokens has shape {shape_str(text_tokens)} but video_tokens is "
+            f"{shape_str(video_tokens)}: both need the same width d (same model?)"
+        )
+    return text_tokens.float() @ video_tokens.float().T  # (n, m)
+
+
+def _frame_mask(scores: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
+    n, m = scores.shape
+    if video_mask is None:
+        return torch.ones(m, dtype=torch.bool, device=scores.device)
+    require_bool("video_mask", video_mask)
+    if video_mask.shape != (m,):
+        raise ValueError(
+            f"video_mask has shape {shape_str(video_mask)} but scores is {shape_str(scores)}: "
+            f"the mask needs one entry per frame, shape ({m},)"
+        )
+    if not bool(video_mask.any()):
+        raise ValueError("video_mask has no True entry: a clip needs at least one real frame")
+    return video_mask
+
+
+def softmax_over_frames(
+    scores: torch.Tensor, tau: float = 1.0, video_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Each token's distribution over the clip's frames: softmax_k(scores[p, k] / tau). -> (n, m).
+
+    Why this view: dot products of different tokens live on different scales, so a heatmap of
+    raw scores is dominated by a few tokens. Dividing by the model's tau2 (the temperature of
+    L2, Eq. 4) and normalising per row shows, for each word, *where* in the clip it looks.
+    Padded frames get probability 0; every row sums to 1. No NaN for any finite input.
+    """
+    require_dims("scores", scores, "(n, m)")
+    require_float("scores", scores)
+    if not tau > 0:
+        raise ValueError(f"tau must be > 0 but is {tau}: use the model's tau2 (e.g. 0.07) or 1.0")
+    valid = _frame_mask(scores, video_mask)
+    logits = scores.float().masked_fill(~valid[None, :], float("-inf")) / tau  # (n, m)
+    return torch.softmax(logits, dim=1)  # (n, m)
+
+
+def best_frame_per_token(
+    scores: torch.Tensor, video_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """argmax over valid frames k of scores[p, k], for every token p. -> LongTensor (n,).
+
+    This is the frame that wins Eq. 4's max for token p. Ties go to the earliest frame (as
+    `torch.argmax`), the same rule as `metrics.grounding_counts`.
+    """
+    require_dims("scores", scores, "(n, m)")
+    require_float("scores", scores)
+    valid = _frame_mask(scores, video_mask)
+    return scores.float().masked_fill(~valid[None, :], float("-inf")).argmax(dim=1)  # (n,)
+
+
+def apply_view(
+    scores: torch.Tensor, view: str, tau: float = 1.0, video_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The matrix the heatmap shows: raw dot products ("dot") or `softmax_over_frames`."""
+    if view == "dot":
+        return scores.float()
+    if view == "softmax":
+        return softmax_over_frames(scores, tau, video_mask)
+    raise ValueError(f"view is {view!r} but must be one of {VIEWS}")
+
+
+@dataclass
+class ClipGrounding:
+    """Grounding of one caption on its own clip: how many scored tokens hit a gold frame."""
+
+    correct: int
+    scored: int
+
+    @property
+    def accuracy(self) -> float | None:
+        """Fraction in [0, 1], or None when no token has a gold frame (never NaN)."""
+        return self.correct / self.scored if self.scored else None
+
+    def __str__(self) -> str:
+        if not self.scored:
+            return "grounding: no token with gold frames here"
+        return f"grounding {self.correct}/{self.scored} = {100.0 * self.correct / self.scored:.0f}%"
+
+
+def clip_grounding(
+    scores: torch.Tensor,
+    gold_frames: torch.Tensor,
+    token_mask: torch.Tensor,
+    video_mask: torch.Tensor | None = None,
+) -> ClipGrounding:
+    """Is each scored token's best frame one of its gold frames? (`metrics.grounding_counts`).
+
+    scores: (n, m); gold_frames: bool (n, m); token_mask: bool (n,), which tokens to score
+    (e.g. tokens of interest after a POS filter). Tokens without a gold frame are not scored.
+    """
+    correct, scored = grounding_counts(scores.float(), gold_frames, token_mask, video_mask)
+    return ClipGrounding(correct, scored)
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best candidates of one query, best first: (indices (k,), scores (k,)).
+
+    scores: (N,). k is capped at N. Ties keep the lower index first (a stable sort), so
+    the same query always shows the same list.
+    """
+    require_dims("scores", scores, "(N,)")
+    require_float("scores", scores)
+    if k < 1:
+        raise ValueError(f"k is {k} but top-k needs k >= 1 (try 5)")
+    if scores.numel() == 0:
+        raise ValueError("scores is empty: there are no candidates to rank")
+    if torch.isnan(scores).any():
+        raise ValueError("scores holds NaN: a NaN cannot be ranked; check the model's outputs")
+    order = scores.sort(descending=True, stable=True).indices[: min(k, scores.numel())]  # (k,)
+    return order, scores[order]
+
+
+@dataclass
+class CascadeCandidates:
+    """What the fusion layers would see for one text anchor of a batch (paper Sec. 3.3)."""
+
+    anchor: int  # the text i (row of the batch)
+    hard: list[int]  # its k_neg hardest videos j != i by a(i, j), best first
+    random: list[int]  # k_neg uniform videos j != i (the "random" ablation)
+    pair_scores: torch.Tensor  # (B,) a(i, :) = s1(i, :) + sum over P_i of s(i, p, :)
+
+
+def cascade_candidates(
+    sim_global: torch.Tensor,
+    token_scores: torch.Tensor,
+    token_mask: torch.Tensor,
+    anchor: int,
+    k_neg: int,
+    seed: int = 0,
+) -> CascadeCandidates:
+    """Hard and random negatives of one text, from `cascade.pair_scores` / `hard_negatives`.
+
+    sim_global: (B, B) s1; token_scores: (B, n, B) s; token_mask: bool (B, n) tokens of
+    interest. The random negatives come from `cascade.random_negatives` with a generator
+    seeded by `seed`, so the same seed always shows the same random row.
+    """
+    a = pair_scores(sim_global, token_scores, token_mask)  # (B, B)
+    B = a.shape[0]
+    if not 0 <= anchor < B:
+        raise ValueError(f"anchor is {anchor} but the batch has texts 0..{B - 1}")
+    hard_v, _ = hard_negatives(a, k_neg)  # (B, k) each
+    rand_v, _ = random_negatives(B, k_neg, generator=torch.Generator().manual_seed(seed))
+    return CascadeCandidates(
+        anchor=anchor,
+        hard=hard_v[anchor].tolist(),
+        random=rand_v[anchor].tolist(),
+        pair_scores=a[anchor],
+    )

@@ -1,0 +1,1 @@
+"""Runtime: device choice, autocast, and checkpoints (atomic write, verified load)."""

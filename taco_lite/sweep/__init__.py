@@ -1,0 +1,31 @@
+"""The paper's Tables 3 and 4 in miniature: every ablation row x seeds, into docs/results.md.
+
+`python -m taco_lite.sweep` is the command line."""
+
+from taco_lite.sweep.run import (
+    ROWS,
+    ROWS_BY_SLUG,
+    Row,
+    build_parser,
+    collect,
+    format_table,
+    machine,
+    main,
+    run_one,
+    run_sweep,
+    write_section,
+)
+
+__all__ = [
+    "Row",
+    "ROWS",
+    "ROWS_BY_SLUG",
+    "run_one",
+    "run_sweep",
+    "collect",
+    "machine",
+    "format_table",
+    "write_section",
+    "build_parser",
+    "main",
+]

@@ -1,0 +1,305 @@
+"""The paper's Tables 3 and 4 in miniature: `python -m taco_lite.sweep`.
+
+Every row of both tables (plus the row the paper did not run: tokens of interest = all
+tokens) is trained with several seeds, evaluated on one split, and summarised as mean ± std in
+`docs/results.md` between the markers `<!-- sweep:start -->` and `<!-- sweep:end -->`.
+
+Rows and the score each one is ranked by (the paper's inference: the sum of the scores the run
+trained, TACO_SPEC §5):
+
+| row | losses | negatives | tokens of interest | ranked by |
+|---|---|---|---|---|
+| L1 | L1 | - | - | s1 |
+| L3 | L3 | random | - | s3, full fusion over all N^2 pairs |
+| L1+L3 random | L1+L3 | random | - | cascade: s1, top-k re-scored with + s3 |
+| L1+L3 cascade | L1+L3 | cascade | none | cascade: s1, top-k + s3 |
+| L1+L2+L3 ... | L1+L2+L3 | cascade | det+adp, noun, verb, noun+verb, all | cascade: s1 + λ s2, top-k + s3 |
+
+"L3" alone uses random negatives: cascade sampling ranks pairs by s1 and token scores, which an
+L3-only run never trains, so its "hard" negatives would be random anyway.
+
+Runs go to `runs/sweep/<row>/seed<k>/` (model.pt + result.json); a finished run is skipped, so an
+interrupted sweep resumes where it stopped. `--jobs 2` runs two trainings at once, one thread
+each, which is the fastest layout on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # as printed in the tables
+    tables: str  # which of the paper's tables it belongs to
+    losses: str
+    negatives: str = "cascade"
+    pos_tags: str = "noun+verb"
+    paper_r1: str = ""  # YouCook2 R@1 from TACO_SPEC §7, for the side-by-side
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+
+
+ROWS: tuple[Row, ...] = (
+    Row("L1", "3", "L1", paper_r1="14.1"),
+    Row("L3", "3", "L3", negatives="random", paper_r1="13.3"),
+    Row("L1+L3 random", "3", "L1+L3", negatives="random", paper_r1="13.9"),
+    Row("L1+L3 cascade", "3, 4 (none)", "L1+L3", pos_tags="none", paper_r1="15.0"),
+    Row("L1+L2+L3 cascade det+adp", "4", "L1+L2+L3", pos_tags="det+adp", paper_r1="14.7"),
+    Row("L1+L2+L3 cascade noun", "4", "L1+L2+L3", pos_tags="noun", paper_r1="15.4"),
+    Row("L1+L2+L3 cascade verb", "4", "L1+L2+L3", pos_tags="verb", paper_r1="15.3"),
+    Row("L1+L2+L3 cascade noun+verb", "3, 4", "L1+L2+L3", paper_r1="15.8"),
+    Row("L1+L2+L3 cascade all tokens", "beyond the paper", "L1+L2+L3", pos_tags="all"),
+)
+ROWS_BY_SLUG = {row.slug: row for row in ROWS}
+
+
+def run_one(
+    row: Row,
+    seed: int,
+    preset: str,
+    split: str,
+    out_dir: Path,
+    top_k: int,
+    steps: int | None = None,
+) -> dict[str, Any]:
+    """Train one (row, seed), evaluate it on `split`, write result.json next to model.pt."""
+    from taco_lite.config import PRESETS
+    from taco_lite.evaluate import grounding_accuracy_report, ranked_retrieval
+    from taco_lite.evaluate.inference import embed_dataset
+    from taco_lite.train import load_world_datasets, train
+    from taco_lite.world import load_world
+
+    model_cfg, train_cfg = PRESETS[preset].configs()
+    train_cfg = dataclasses.replace(
+        train_cfg, losses=row.losses, negatives=row.negatives, pos_tags=row.pos_tags,
+        seed=seed, ckpt_dir=str(out_dir), progress=False,
+        steps=steps or train_cfg.steps,
+        warmup_steps=min(train_cfg.warmup_steps, (steps or train_cfg.steps) // 5),
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    datasets, vocab = load_world_datasets(model_cfg, train_cfg, splits=("train", split))
+    result = train(model_cfg, train_cfg, datasets=datasets, vocab=vocab)
+    train_seconds = time.perf_counter() - t0
+    model = result.model.eval()
+    emb = embed_dataset(model, datasets[split])
+    with torch.no_grad():
+        scores = ranked_retrieval(model, emb, train_cfg.terms, train_cfg.lambda_t, top_k)
+    grounding = grounding_accuracy_report(model, emb, world=load_world())
+    (out_dir / "last.pt").unlink(missing_ok=True)  # model.pt (slim) is enough for evaluation
+    record = {
+        "row": row.name, "slug": row.slug, "seed": seed, "preset": preset, "split": split,
+        "N": len(emb), "top_k": top_k, "scores": scores, "grounding": grounding,
+        "final_losses": {k: v for k, v in result.history[-1].items() if k.startswith("L")},
+        "train_seconds": round(train_seconds, 1),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }  # fmt: skip
+    (out_dir / "result.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+# ------------------------------------------------------------------------------ scheduling
+
+
+def _launch(row: Row, seed: int, args: argparse.Namespace, out_dir: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "taco_lite.sweep", "--one", row.slug, "--seed", str(seed),
+           "--preset", args.preset, "--split", args.split, "--top-k", str(args.top_k),
+           "--out", str(args.out)]  # fmt: skip
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = open(out_dir / "log.txt", "w")  # noqa: SIM115 - closed when the process ends
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run every missing (row, seed) with `args.jobs` processes; return all results."""
+    rows = [ROWS_BY_SLUG[s] for s in args.rows] if args.rows else list(ROWS)
+    todo = [(row, seed) for seed in args.seeds for row in rows]
+    running: list[tuple[subprocess.Popen, Path, Row, int]] = []
+    failed = []
+    t0 = time.perf_counter()
+    while todo or running:
+        while todo and len(running) < args.jobs:
+            row, seed = todo.pop(0)
+            out_dir = Path(args.out) / row.slug / f"seed{seed}"
+            if (out_dir / "result.json").exists():
+                continue
+            running.append((_launch(row, seed, args, out_dir), out_dir, row, seed))
+            print(f"[{time.perf_counter() - t0:6.0f}s] start {row.name} seed {seed}", flush=True)
+        for item in list(running):
+            proc, out_dir, row, seed = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            status = "done" if proc.returncode == 0 else f"FAILED (see {out_dir / 'log.txt'})"
+            if proc.returncode != 0:
+                failed.append((row.name, seed))
+            print(
+                f"[{time.perf_counter() - t0:6.0f}s] {status}: {row.name} seed {seed}", flush=True
+            )
+        time.sleep(0.5)
+    if failed:
+        raise RuntimeError(f"{len(failed)} runs failed: {failed}")
+    return collect(Path(args.out), rows, args.seeds)
+
+
+def collect(root: Path, rows: Sequence[Row], seeds: Sequence[int]) -> list[dict[str, Any]]:
+    results = []
+    for row in rows:
+        for seed in seeds:
+            path = root / row.slug / f"seed{seed}" / "result.json"
+            if path.exists():
+                results.append(json.loads(path.read_text()))
+    return results
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def _mean_std(values: Sequence[float | None]) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.1f}"
+    return f"{statistics.mean(vals):.1f} ± {statistics.stdev(vals):.1f}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def format_table(
+    results: Sequence[dict[str, Any]], command: str, wall_seconds: float | None
+) -> str:
+    by_row: dict[str, list[dict]] = {}
+    for r in results:
+        by_row.setdefault(r["row"], []).append(r)
+    if not results:
+        return "No sweep results yet.\n"
+    first = results[0]
+    lines = [
+        f"Split `{first['split']}` (N = {first['N']}, chance R@1 = {100 / first['N']:.2f}), "
+        f"preset `{first['preset']}`, cascade top-k = {first['top_k']}. "
+        "Mean ± std over seeds; R@1 in percent, text-to-video (t2v) and video-to-text (v2t).",
+        "",
+        "| row | paper table | seeds | R@1 t2v | R@1 v2t | R@1 t2v, s1 only | grounding NOUN | "
+        "grounding VERB | paper R@1 (YouCook2) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in ROWS:
+        rs = by_row.get(row.name)
+        if not rs:
+            continue
+        s1 = [r["scores"]["s1"]["t2v"]["R1"] if "s1" in r["scores"] else None for r in rs]
+        lines.append(
+            f"| {row.name} | {row.tables} | {len(rs)} "
+            f"| {_mean_std([r['scores']['ranked']['t2v']['R1'] for r in rs])} "
+            f"| {_mean_std([r['scores']['ranked']['v2t']['R1'] for r in rs])} "
+            f"| {_mean_std(s1)} "
+            f"| {_mean_std([r['grounding'].get('NOUN') for r in rs])} "
+            f"| {_mean_std([r['grounding'].get('VERB') for r in rs])} "
+            f"| {row.paper_r1 or '-'} |"
+        )
+    chance = [r["grounding"]["chance"] for r in results]
+    secs = [r["seconds"] for r in results]
+    lines += [
+        "",
+        f"Grounding chance level (a random frame): NOUN {_mean_std([c.get('NOUN') for c in chance])}, "
+        f"VERB {_mean_std([c.get('VERB') for c in chance])}.",
+        f"Seconds per run (train + evaluate): {_mean_std(secs)}"
+        + (f"; whole sweep {wall_seconds / 60:.1f} min wall clock." if wall_seconds else "."),
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine()}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, name: str, body: str, title: str) -> None:
+    """Replace (or append) the block between `<!-- name:start -->` and `<!-- name:end -->`."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{title}\n\n{body}{end}"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Results\n\nEvery number here is measured by a command shown next to it.\n"
+    )
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m taco_lite.sweep",
+        description="Tables 3 and 4 of the TACo paper in miniature (see docs/results.md).",
+    )
+    p.add_argument(
+        "--preset", default="sweep", help="training preset for every run (default: sweep)"
+    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--split", default="test", help="split to evaluate on (calibrate on val!)")
+    p.add_argument("--rows", nargs="+", choices=sorted(ROWS_BY_SLUG), help="only these rows")
+    p.add_argument("--jobs", type=int, default=2, help="trainings at once (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per training")
+    p.add_argument("--top-k", type=int, default=16, help="cascade inference re-ranks this many")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    p.add_argument("--out", default="runs/sweep", help="where runs go (default runs/sweep)")
+    p.add_argument("--results", default="docs/results.md", help="markdown file to update")
+    p.add_argument("--no-write", action="store_true", help="print the table, don't write it")
+    p.add_argument("--one", choices=sorted(ROWS_BY_SLUG), help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    args = build_parser().parse_args(argv)
+    if args.one:  # a worker process: one (row, seed)
+        out_dir = Path(args.out) / args.one / f"seed{args.seed}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        record = run_one(ROWS_BY_SLUG[args.one], args.seed, args.preset, args.split, out_dir,
+                         args.top_k, args.steps)  # fmt: skip
+        print(json.dumps({"row": record["row"], "seed": record["seed"],
+                          "R1": record["scores"]["ranked"]["t2v"]["R1"]}))  # fmt: skip
+        return ""
+    t0 = time.perf_counter()
+    results = run_sweep(args)
+    command = "python -m taco_lite.sweep " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = format_table(results, command.strip(), time.perf_counter() - t0)
+    print(table)
+    if not args.no_write:
+        write_section(Path(args.results), f"sweep-{args.split}", table,
+                      f"## Tables 3 and 4 in miniature ({args.split} split)")  # fmt: skip
+    return table

@@ -1,0 +1,317 @@
+"""The training loop and the command line: `python -m taco_lite.train --preset fast`.
+
+`train()` is deliberately plain (nanoGPT style): Adam, linear warm-up then linear decay,
+gradient clipping, optional bf16 autocast and torch.compile, a checkpoint every `ckpt_every`
+steps. The batch order is a pure function of (seed, epoch), and checkpoints carry every RNG
+state, so a run split in two and resumed reproduces the same losses step for step.
+
+The maths of one step lives in `step.py` (`taco_step`, `LossFns`), re-exported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from taco_lite.config import LOSS_CHOICES, PRESETS, ModelConfig, TrainConfig, config_from_dict
+from taco_lite.model import TacoModel
+from taco_lite.runtime.checkpoint import load_checkpoint, restore_training_state, save_checkpoint
+from taco_lite.runtime.device import amp_context, compile_encoders, resolve_device
+from taco_lite.train.schedule import epoch_batches, iterate_batches, warmup_then_linear
+from taco_lite.train.step import LossFns, StepOutput, taco_step
+
+__all__ = ["LossFns", "StepOutput", "TrainResult", "main", "resolve_device", "taco_step", "train"]
+
+
+@dataclass
+class TrainResult:
+    model: TacoModel
+    history: list[dict[str, Any]]  # one dict per step: step, lr, loss, L1, L2, L3, fusion_acc
+    checkpoint: Path | None  # last.pt: full state, resumable
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    vocab: list[str] | None = None
+    datasets: Mapping[str, Any] | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_world_datasets(
+    model_cfg: ModelConfig, train_cfg: TrainConfig, splits: Sequence[str] = ("train", "test")
+) -> tuple[dict[str, Any], Any]:
+    """The toy world's datasets and vocabulary (tokens of interest from `train_cfg.pos_tags`)."""
+    from taco_lite.data import build_datasets
+    from taco_lite.world import load_world
+
+    datasets, vocab, _ = build_datasets(
+        load_world(),
+        pos_tags=train_cfg.pos_tags,
+        splits=tuple(splits),
+        max_tokens=model_cfg.max_tokens,
+    )
+    return datasets, vocab
+
+
+def _vocab_words(vocab: Any) -> list[str] | None:
+    if vocab is None:
+        return None
+    return list(vocab.to_list()) if hasattr(vocab, "to_list") else [str(w) for w in vocab]
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    datasets: Mapping[str, Any] | None = None,
+    vocab: Any = None,
+    fns: LossFns | None = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    resume: str | Path | None = None,
+    collate_fn: Callable | None = None,
+    stop_at: int | None = None,
+) -> TrainResult:
+    """Train a TacoModel; returns the model, the per-step history and the checkpoint path.
+
+    datasets: {"train": ..., ...} of items for `collate_fn` (default `data.collate`); None loads
+      the toy world. vocab: a Vocab or list of words, stored in checkpoints and used to size
+      the text embedding (`model_cfg.vocab_size = len(vocab)`).
+    log: called with each step's dict. resume: a checkpoint written by a run of the same model
+      config; training continues at its step, with its RNG states. stop_at: stop after this
+      global step (a checkpoint is written), e.g. to split a run in two.
+    """
+    t0 = time.perf_counter()
+    fns = fns if fns is not None else LossFns()
+    state = load_checkpoint(resume) if resume is not None else None
+    if datasets is None:
+        datasets, vocab = load_world_datasets(model_cfg, train_cfg)
+    if collate_fn is None:
+        from taco_lite.data import collate as collate_fn
+    words = _vocab_words(vocab)
+    if state is not None:
+        model_cfg = config_from_dict(ModelConfig, state["model_cfg"])
+        words = words if words is not None else state.get("vocab")
+    elif words is not None:
+        model_cfg = dataclasses.replace(model_cfg, vocab_size=len(words))
+    train_set = datasets["train"]
+    B = train_cfg.batch_size
+    if len(train_set) < B:
+        raise ValueError(
+            f"the train split has {len(train_set)} pairs but batch_size is {B}: "
+            "lower batch_size or use a bigger world"
+        )
+
+    device = resolve_device(train_cfg.device)
+    torch.manual_seed(train_cfg.seed)
+    model = TacoModel(model_cfg).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_then_linear(train_cfg.warmup_steps, train_cfg.steps)
+    )
+    neg_generator = torch.Generator().manual_seed(train_cfg.seed + 1)  # random negatives
+    step, history = 0, []
+    if state is not None:
+        step = restore_training_state(state, model, optimizer, scheduler)
+        history = list(state["extra"].get("history", []))
+        neg_generator.set_state(state["extra"]["neg_generator"])
+    if train_cfg.compile:
+        compile_encoders(model)
+
+    ckpt_dir = Path(train_cfg.ckpt_dir)
+    last = ckpt_dir / "last.pt"
+
+    def save(path: Path, full: bool = True) -> Path:
+        return save_checkpoint(
+            path,
+            model,
+            optimizer if full else None,
+            scheduler if full else None,
+            step,
+            model_cfg,
+            train_cfg,
+            words,
+            extra={"history": history, "neg_generator": neg_generator.get_state()} if full else {},
+            with_rng=full,
+        )
+
+    end = train_cfg.steps if stop_at is None else min(stop_at, train_cfg.steps)
+    steps_per_epoch = len(train_set) // B
+    bar = _progress(train_cfg, step)
+    model.train()
+    while step < end:
+        epoch, offset = divmod(step, steps_per_epoch)
+        index_lists = epoch_batches(len(train_set), B, train_cfg.seed, epoch)[offset:]
+        for batch in iterate_batches(train_set, index_lists, collate_fn, train_cfg.num_workers):
+            batch = batch.to(device, non_blocking=True)
+            lr = scheduler.get_last_lr()[0]
+            with amp_context(device, train_cfg.amp):
+                out = taco_step(model, batch, train_cfg, fns, generator=neg_generator)
+            optimizer.zero_grad(set_to_none=True)
+            out.total.backward()
+            if train_cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            record = {"step": step, "epoch": epoch, "lr": lr, **out.scalars()}
+            history.append(record)
+            if log is not None:
+                log(record)
+            if bar is not None:
+                bar.update(1)
+                if step % train_cfg.log_every == 0 or step == end:
+                    bar.set_postfix(_postfix(record))
+            if train_cfg.ckpt_every and step % train_cfg.ckpt_every == 0:
+                save(last)
+            if step >= end:
+                break
+    if bar is not None:
+        bar.close()
+    checkpoint = save(last)
+    if step >= train_cfg.steps:
+        save(ckpt_dir / "model.pt", full=False)  # slim: weights + configs + vocab, to ship
+    model.eval()
+    return TrainResult(
+        model=model,
+        history=history,
+        checkpoint=checkpoint,
+        model_cfg=model_cfg,
+        train_cfg=train_cfg,
+        vocab=words,
+        datasets=datasets,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _progress(train_cfg: TrainConfig, initial: int):
+    if not train_cfg.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=train_cfg.steps, initial=initial, desc="TACo", dynamic_ncols=True)
+
+
+def _postfix(record: dict[str, Any]) -> dict[str, str]:
+    keys = ("L1", "L2", "L3", "fusion_acc")
+    return {k: f"{record[k]:.3f}" for k in keys if record.get(k) is not None}
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m taco_lite.train",
+        description="Train TACo on the toy world, then report test-split retrieval R@1.",
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), default="fast")
+    p.add_argument("--losses", choices=LOSS_CHOICES, help="loss terms (default: the preset's)")
+    p.add_argument("--negatives", choices=("cascade", "random"))
+    p.add_argument("--pos-tags", help="tokens of interest, e.g. noun+verb, noun, det+adp, all")
+    p.add_argument("--k-neg", type=int, help="K': hard negatives per anchor for L3")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    p.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast (CUDA and CPU)",
+    )
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile")
+    p.add_argument("--drop-false-negatives", action="store_true", default=None)
+    p.add_argument("--out", help="run folder for checkpoints and results (default runs/PRESET)")
+    p.add_argument("--resume", help="checkpoint to resume from, e.g. runs/fast/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+    """Preset first, then every flag the user gave; TrainConfig validates the result."""
+    model_cfg, train_cfg = PRESETS[args.preset].configs()
+    overrides = {
+        "losses": args.losses,
+        "negatives": args.negatives,
+        "pos_tags": args.pos_tags,
+        "k_neg": args.k_neg,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "amp": args.amp,
+        "compile": args.compile,
+        "drop_false_negatives": args.drop_false_negatives,
+    }
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    changes["ckpt_dir"] = args.out or f"runs/{args.preset}"
+    if args.quiet:
+        changes["progress"] = False
+    if args.steps is not None and "warmup_steps" not in changes:
+        changes["warmup_steps"] = min(train_cfg.warmup_steps, max(0, args.steps // 10))
+    return model_cfg, dataclasses.replace(train_cfg, **changes)
+
+
+def _ranked_by(terms: Sequence[str]) -> str:
+    if tuple(terms) == ("L3",):
+        return "s3 (full fusion)"
+    if "L3" not in terms:
+        return "s1"
+    return "cascade: " + ("s1 + lambda_t * s2" if "L2" in terms else "s1") + ", top-16 + s3"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """CLI entry point; returns the summary it prints (and writes to OUT/result.json)."""
+    args = build_parser().parse_args(argv)
+    model_cfg, train_cfg = configs_from_args(args)
+    t0 = time.perf_counter()
+    datasets, vocab = load_world_datasets(model_cfg, train_cfg)
+    result = train(model_cfg, train_cfg, datasets=datasets, vocab=vocab, resume=args.resume)
+    train_seconds = result.seconds
+    from taco_lite.evaluate import ranked_retrieval
+    from taco_lite.evaluate.inference import embed_dataset
+
+    emb = embed_dataset(result.model, datasets["test"])
+    with torch.no_grad():
+        ranked = ranked_retrieval(result.model, emb, train_cfg.terms, train_cfg.lambda_t)["ranked"]
+    metrics = {
+        "t2v_R1": ranked["t2v"]["R1"],
+        "v2t_R1": ranked["v2t"]["R1"],
+        "chance_R1": 100.0 / len(emb),
+        "N": len(emb),
+        "ranked_by": _ranked_by(train_cfg.terms),
+    }
+    summary = {
+        "preset": args.preset,
+        "losses": train_cfg.losses,
+        "negatives": train_cfg.negatives,
+        "pos_tags": train_cfg.pos_tags,
+        "k_neg": train_cfg.k_neg,
+        "seed": train_cfg.seed,
+        "steps": train_cfg.steps,
+        "train_seconds": round(train_seconds, 2),
+        "total_seconds": round(time.perf_counter() - t0, 2),
+        "test": metrics,
+        "final": {k: v for k, v in result.history[-1].items() if k != "epoch"},
+        "checkpoint": str(result.checkpoint),
+    }
+    out = Path(train_cfg.ckpt_dir)
+    (out / "result.json").write_text(json.dumps(summary, indent=2))
+    (out / "history.json").write_text(json.dumps(result.history))
+    print(
+        f"test t2v R@1 {metrics['t2v_R1']:.1f}%  v2t R@1 {metrics['v2t_R1']:.1f}%  "
+        f"[{metrics['ranked_by']}]  "
+        f"(chance {metrics['chance_R1']:.1f}%, N={metrics['N']})  "
+        f"{summary['total_seconds']:.0f}s  -> {out}"
+    )
+    return summary
