@@ -93,6 +93,9 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True  # tqdm bar; False silences it
     num_workers: int = 0  # DataLoader workers (0 = load in the main process)
+    # L2's token scores: 0 = one batched product (autograd keeps (B, n, B, m) for the backward);
+    # c > 0 = losses.token_video_scores_lowmem, c videos at a time, keeping only (B, n, B)
+    token_chunk: int = 0
 
     def __post_init__(self) -> None:
         validate_train_config(self)
@@ -170,6 +173,11 @@ def validate_train_config(cfg: TrainConfig) -> None:
         )
     if cfg.lr <= 0:
         raise ValueError(f"lr is {cfg.lr} but must be positive")
+    if cfg.token_chunk < 0:
+        raise ValueError(
+            f"token_chunk is {cfg.token_chunk} but must be 0 (one batched product) or a "
+            "positive number of videos per chunk, e.g. 32"
+        )
     if cfg.ckpt_every < 0 or cfg.log_every < 1 or cfg.num_workers < 0:
         raise ValueError(
             f"need ckpt_every >= 0, log_every >= 1, num_workers >= 0; got {cfg.ckpt_every}, "

@@ -11,6 +11,7 @@ from taco_lite.losses import (
     token_nce,
     token_video_scores,
     token_video_scores_chunked,
+    token_video_scores_lowmem,
 )
 
 try:  # tests/ on sys.path (pytest's default rootdir-less import mode)
@@ -177,6 +178,64 @@ def test_token_video_scores_gradcheck():
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
     # random float64 values: ties in the max have probability ~0, so the max is differentiable
     assert torch.autograd.gradcheck(lambda a, b: token_video_scores(a, b, mask), (text, video))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 100])
+def test_token_video_scores_lowmem_gradcheck(chunk_size):
+    """The custom backward (argmax frames only) against finite differences, in float64."""
+    g = _gen(7)
+    text = torch.randn(3, 2, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    video = torch.randn(4, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0]], dtype=torch.bool)
+    fn = lambda a, b: token_video_scores_lowmem(a, b, mask, chunk_size=chunk_size)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (text, video))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 64])
+def test_token_video_scores_lowmem_equals_the_vectorised_version(chunk_size):
+    """Values identical to the chunked forward; gradients equal to the plain autograd ones."""
+    g = _gen(9)
+    B, n, m, d = 7, 5, 6, 16
+    text = torch.randn(B, n, d, generator=g, dtype=torch.float64, requires_grad=True)
+    video = torch.randn(B, m, d, generator=g, dtype=torch.float64, requires_grad=True)
+    mask = _video_mask(B, m, g)
+    w = _token_weights(B, n, g).double()
+    low = token_video_scores_lowmem(text, video, mask, chunk_size=chunk_size)  # (B, n, B)
+    assert torch.equal(low, token_video_scores_chunked(text, video, mask, chunk_size=chunk_size))
+    full = token_video_scores(text, video, mask)  # (B, n, B)
+    torch.testing.assert_close(low, full, rtol=1e-14, atol=1e-13)
+    got = torch.autograd.grad(token_nce(low, w, tau=0.1), (text, video))
+    want = torch.autograd.grad(token_nce(full, w, tau=0.1), (text, video))
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert video.grad is None  # autograd.grad, not backward: nothing accumulated
+
+
+def test_token_video_scores_lowmem_saves_only_frame_indices():
+    """What autograd keeps for the backward: the inputs and a (B, n, B) index, no (B, n, B, m)."""
+    g = _gen(10)
+    B, n, m, d = 6, 3, 40, 8
+    text = torch.randn(B, n, d, generator=g, requires_grad=True)
+    video = torch.randn(B, m, d, generator=g, requires_grad=True)
+    out = token_video_scores_lowmem(text, video, torch.ones(B, m, dtype=torch.bool), 2)
+    saved = out.grad_fn.saved_tensors
+    assert [tuple(t.shape) for t in saved] == [(B, n, d), (B, m, d), (B, n, B)]
+    assert saved[2].dtype == torch.int16 and int(saved[2].max()) < m
+    with pytest.raises(ValueError, match="chunk_size"):
+        token_video_scores_lowmem(text, video, torch.ones(B, m, dtype=torch.bool), chunk_size=0)
+
+
+def test_token_video_scores_lowmem_padded_frames_get_no_gradient_and_autocast():
+    g = _gen(8)
+    text = torch.randn(4, 3, 8, generator=g, requires_grad=True)
+    video = torch.randn(4, 3, 8, generator=g, requires_grad=True)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 1, 0]], dtype=torch.bool)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s = token_video_scores_lowmem(text, video, mask, chunk_size=3)  # (4, 3, 4)
+        assert s.dtype == torch.bfloat16  # autocast did act on the einsum
+        token_nce(s, torch.ones(4, 3), tau=0.1).backward()
+    assert text.grad.dtype == torch.float32 and video.grad.dtype == torch.float32
+    assert (video.grad[~mask] == 0).all() and video.grad[mask].abs().sum() > 0
 
 
 def test_token_video_scores_padded_frames_get_no_gradient():

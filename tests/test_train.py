@@ -123,6 +123,27 @@ def test_step_loss_subsets(losses_, negatives, present):
     assert torch.isfinite(out.total)
 
 
+def test_token_chunk_gives_the_same_step_with_the_lowmem_scores():
+    """token_chunk > 0 swaps in losses.token_video_scores_lowmem: same losses and gradients."""
+    torch.manual_seed(0)
+    model = TacoModel(tiny_model_cfg(dropout=0.0))
+    batch = collate(synthetic_items(8))
+    grads = []
+    for chunk in (0, 3):
+        model.zero_grad()
+        tcfg = TrainConfig(batch_size=8, k_neg=3, token_chunk=chunk)
+        out = taco_step(model, batch, tcfg)
+        out.total.backward()
+        grads.append((out, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (plain, g0), (low, g1) = grads
+    torch.testing.assert_close(low.L2, plain.L2, rtol=1e-5, atol=1e-6)
+    assert torch.equal(low.videos_for_text, plain.videos_for_text)
+    for a, b in zip(g0, g1, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="token_chunk"):
+        TrainConfig(token_chunk=-1)
+
+
 def test_cascade_needs_no_extra_encoder_pass_and_no_grad_in_sampler():
     torch.manual_seed(0)
     model = TacoModel(tiny_model_cfg())

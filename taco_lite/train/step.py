@@ -10,6 +10,7 @@ so that a notebook can swap in a student's own `token_nce` (say) and train with 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
@@ -140,7 +141,7 @@ def taco_step(
         out.total = out.total + out.L1
     token_scores = None
     if "L2" in terms:
-        token_scores = fns.token_video_scores(
+        token_scores = _token_scores_fn(fns, tcfg)(
             emb.text_tokens, emb.video_tokens, batch.video_mask
         )  # (B, n, B)
         out.L2 = fns.token_nce(token_scores, batch.token_weights, tau=mcfg.tau2)
@@ -165,11 +166,15 @@ def taco_step(
         else:
             vft, tfv = fns.random_negatives(B, k, generator=generator, device=scores_device(batch))
     text_idx, video_idx = fns.fusion_pairs(vft, tfv)  # (2B(k+1),) each
+    # index_select, not `tokens[idx]`: the backward of advanced indexing with repeated indices
+    # is index_put_(accumulate=True), whose multi-threaded CPU kernel adds in a varying order,
+    # so two runs with the same seed drift apart from step 2 (issue 11). index_select's
+    # backward (index_add_) is deterministic on CPU, at no cost.
     logits = model.fuse(
-        emb.text_tokens[text_idx],  # (2B(k+1), n, d)
-        batch.text_mask[text_idx],
-        emb.video_tokens[video_idx],  # (2B(k+1), m, d)
-        batch.video_mask[video_idx],
+        emb.text_tokens.index_select(0, text_idx),  # (2B(k+1), n, d)
+        batch.text_mask.index_select(0, text_idx),
+        emb.video_tokens.index_select(0, video_idx),  # (2B(k+1), m, d)
+        batch.video_mask.index_select(0, video_idx),
     )  # (2B(k+1),)
     logits = logits.float().view(2 * B, k + 1)  # (2B, 1+k): rows 0..B-1 text anchors
     out.L3 = fns.fusion_nce(logits)
@@ -180,6 +185,18 @@ def taco_step(
     out.videos_for_text, out.texts_for_video = vft, tfv
     out.fusion_pairs = int(text_idx.numel())
     return out
+
+
+def _token_scores_fn(fns: LossFns, tcfg: TrainConfig) -> Callable:
+    """The package's token scores become the memory-bounded ones when `token_chunk` > 0.
+
+    A learner's own `token_video_scores` is always used as given.
+    """
+    from taco_lite import losses
+
+    if tcfg.token_chunk > 0 and fns.token_video_scores is losses.token_video_scores:
+        return functools.partial(losses.token_video_scores_lowmem, chunk_size=tcfg.token_chunk)
+    return fns.token_video_scores
 
 
 def scores_device(batch: Batch) -> torch.device:
