@@ -194,6 +194,7 @@ class FusionEncoder(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = transformer(cfg, cfg.fusion_layers)
         self.head = nn.Linear(cfg.d, 1)  # s3 = w . z[CLS] + b
+        self.heads = cfg.heads
 
     def forward(
         self,
@@ -201,7 +202,8 @@ class FusionEncoder(nn.Module):
         text_mask: torch.Tensor,
         video_tokens: torch.Tensor,
         video_mask: torch.Tensor,
-    ) -> torch.Tensor:
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if text_tokens.shape[0] != video_tokens.shape[0]:
             raise ValueError(
                 f"fuse got {text_tokens.shape[0]} texts but {video_tokens.shape[0]} videos: "
@@ -214,8 +216,38 @@ class FusionEncoder(nn.Module):
         x = video_tokens + self.type_embed[1] + self.video_pos[:m]  # (A, m, d)
         h = self.drop(torch.cat([y, x], dim=1))  # (A, n + m, d)
         mask = torch.cat([text_mask, video_mask], dim=1)  # (A, n + m)
-        z = run_layers(self.layers, h, mask)  # (A, n + m, d)
-        return self.head(z[:, 0]).squeeze(-1)  # (A,) score read at the text's [CLS]
+        if not return_attention:
+            z = run_layers(self.layers, h, mask)  # (A, n + m, d)
+            return self.head(z[:, 0]).squeeze(-1)  # (A,) score read at the text's [CLS]
+        z, attention = self._layers_with_attention(h, mask)
+        return self.head(z[:, 0]).squeeze(-1), attention  # (A,), (L, A, heads, n+m, n+m)
+
+    def _layers_with_attention(
+        self, h: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same pre-norm blocks as `run_layers`, step by step, keeping each softmax.
+
+        Per block (norm_first): h = h + SA(LN1(h)); h = h + FF(LN2(h)); then the final LN. SA's
+        weights are softmax_k(q_p . k_k / sqrt(d / heads)) over the real keys (padding gets 0),
+        Vaswani et al. 2017 Eq. 1, one matrix per head. Rows of padded queries are kept as
+        computed (they attend to real keys); their outputs are zeroed as in `run_layers`.
+        """
+        A, L = mask.shape
+        if self.layers is None:  # fusion_layers = 0: no attention at all
+            return h * mask.unsqueeze(-1).to(h.dtype), h.new_zeros(0, A, self.heads, L, L)
+        maps = []
+        for block in self.layers.layers:
+            assert isinstance(block, nn.TransformerEncoderLayer) and block.norm_first
+            q = block.norm1(h)  # (A, L, d)
+            out, w = block.self_attn(
+                q, q, q, key_padding_mask=~mask, need_weights=True, average_attn_weights=False
+            )  # (A, L, d), (A, heads, L, L)
+            h = h + block.dropout1(out)  # (A, L, d)
+            h = h + block._ff_block(block.norm2(h))  # (A, L, d)
+            maps.append(w)
+        if self.layers.norm is not None:
+            h = self.layers.norm(h)  # (A, L, d)
+        return h * mask.unsqueeze(-1).to(h.dtype), torch.stack(maps)  # (A, L, d), (layers, ...)
 
 
 @dataclass
@@ -265,9 +297,16 @@ class TacoModel(nn.Module):
         text_mask: torch.Tensor,
         video_tokens: torch.Tensor,
         video_mask: torch.Tensor,
-    ) -> torch.Tensor:
-        """s3 for A (text, video) pairs, row a = text a with video a. Returns logits (A,)."""
-        return self.fusion(text_tokens, text_mask, video_tokens, video_mask)
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """s3 for A (text, video) pairs, row a = text a with video a. Returns logits (A,).
+
+        return_attention=True also returns f_m's attention weights, (logits (A,), attention
+        (fusion_layers, A, heads, n + m, n + m)): attention[l, a, h, q, k] is how much token q
+        of the concatenation [text (n) ; video (m)] reads token k in head h of layer l. The
+        logits are the same as without it (the same layers, run one by one).
+        """
+        return self.fusion(text_tokens, text_mask, video_tokens, video_mask, return_attention)
 
     def _norm(self, t: torch.Tensor) -> torch.Tensor:
         return F.normalize(t, dim=-1) if self.cfg.normalize else t

@@ -216,3 +216,55 @@ def test_presets_are_valid_and_independent_copies():
     t1.steps = 1
     assert PRESETS["fast"].train.steps != 1
     assert PRESETS["gpu"].train.amp and PRESETS["gpu"].train.compile
+
+
+# ------------------------------------------------------------------ fusion attention
+
+
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_return_attention_keeps_the_scores_and_gives_row_stochastic_maps(train_mode):
+    """fuse(..., return_attention=True) runs the same layers: the same s3, plus the weights."""
+    torch.manual_seed(0)
+    cfg = small_cfg(fusion_layers=2, heads=4)
+    model = TacoModel(cfg).train(train_mode)  # dropout=0, so train mode is deterministic too
+    batch = synthetic_batch(B=4, n=7, m=5, vocab_size=20, frame_size=16, seed=3)
+    assert not batch.video_mask.all() and not batch.text_mask.all()  # padding is exercised
+    emb = model.embed(batch)
+    args = (emb.text_tokens, batch.text_mask, emb.video_tokens, batch.video_mask)
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            plain = model.fuse(*args)
+            scores, att = model.fuse(*args, return_attention=True)
+        torch.testing.assert_close(scores, plain, atol=1e-6, rtol=1e-6)
+    n, m = 7, 5
+    assert att.shape == (2, 4, 4, n + m, n + m)  # (layers, A, heads, n + m, n + m)
+    torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 4, n + m))
+    keys = torch.cat([batch.text_mask, batch.video_mask], 1)  # (A, n + m)
+    padded_keys = ~keys[None, :, None, None, :].expand_as(att)  # (layers, A, heads, L, L)
+    assert (att[padded_keys] == 0).all()  # padded keys get no attention
+    # the first layer's weights are softmax(q k^T / sqrt(d_head)) of its own projections
+    block = model.fusion.layers.layers[0]
+    y = emb.text_tokens + model.fusion.type_embed[0] + model.fusion.text_pos[:n]
+    x = emb.video_tokens + model.fusion.type_embed[1] + model.fusion.video_pos[:m]
+    h = block.norm1(torch.cat([y, x], 1))  # (A, L, d)
+    q, k, _ = F_linear_qkv(block.self_attn, h)  # (A, heads, L, d_head) each
+    logits = q @ k.transpose(-1, -2) / (q.shape[-1] ** 0.5)  # (A, heads, L, L)
+    want = logits.masked_fill(~keys[:, None, None, :], float("-inf")).softmax(-1)
+    torch.testing.assert_close(att[0].detach(), want.detach(), atol=1e-5, rtol=1e-5)
+
+
+def F_linear_qkv(mha: torch.nn.MultiheadAttention, h: torch.Tensor):
+    A, L, d = h.shape
+    qkv = torch.nn.functional.linear(h, mha.in_proj_weight, mha.in_proj_bias)  # (A, L, 3d)
+    H = mha.num_heads
+    return [t.reshape(A, L, H, d // H).transpose(1, 2) for t in qkv.chunk(3, dim=-1)]
+
+
+def test_return_attention_without_fusion_layers_is_empty():
+    model = TacoModel(small_cfg(fusion_layers=0)).eval()
+    batch = synthetic_batch(B=2, n=5, m=4, vocab_size=20, frame_size=16, seed=1)
+    emb = model.embed(batch)
+    scores, att = model.fuse(
+        emb.text_tokens, batch.text_mask, emb.video_tokens, batch.video_mask, return_attention=True
+    )
+    assert scores.shape == (2,) and att.shape == (0, 2, 4, 9, 9)

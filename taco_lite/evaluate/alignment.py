@@ -22,7 +22,10 @@ from taco_lite.shapes import require_bool, require_dims, require_float, shape_st
 __all__ = [
     "VIEWS",
     "token_frame_scores",
+    "VIEW_LABELS",
     "softmax_over_frames",
+    "centre_over_words",
+    "softmax_over_words",
     "best_frame_per_token",
     "apply_view",
     "ClipGrounding",
@@ -32,7 +35,13 @@ __all__ = [
     "cascade_candidates",
 ]
 
-VIEWS = ("dot", "softmax")  # token dot-product, softmax over frames
+VIEWS = ("dot", "softmax", "centred", "word_softmax")
+VIEW_LABELS = {  # what each view computes, as the explorer names it
+    "dot": "token . frame (dot product)",
+    "softmax": "softmax over frames",
+    "centred": "token . frame centred over words",
+    "word_softmax": "softmax over words, per frame",
+}
 
 
 def token_frame_scores(text_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
@@ -88,6 +97,71 @@ def softmax_over_frames(
     return torch.softmax(logits, dim=1)  # (n, m)
 
 
+def _word_mask(scores: torch.Tensor, word_mask: torch.Tensor | None) -> torch.Tensor:
+    n = scores.shape[0]
+    if word_mask is None:
+        return torch.ones(n, dtype=torch.bool, device=scores.device)
+    require_bool("word_mask", word_mask)
+    if word_mask.shape != (n,):
+        raise ValueError(
+            f"word_mask has shape {shape_str(word_mask)} but scores is {shape_str(scores)}: "
+            f"the mask needs one entry per token, shape ({n},)"
+        )
+    if not bool(word_mask.any()):
+        raise ValueError("word_mask has no True entry: the caption needs at least one word")
+    return word_mask
+
+
+def centre_over_words(
+    scores: torch.Tensor,
+    word_mask: torch.Tensor | None = None,
+    video_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """scores[p, k] - mean over the caption's words p' of scores[p', k]. -> (n, m).
+
+    Why: with contextual token embeddings every word of a caption carries much of the same
+    sentence meaning, so some frames score high for *every* word (a column bias: the whole
+    column lights up). Subtracting each frame column's mean over the words removes what all
+    words share and leaves what is specific to word p. The row argmax can move: word p's best
+    frame here is the frame it prefers *more than the other words do*.
+
+    word_mask: bool (n,), the rows the mean runs over (the caption's real words, not
+    [CLS]/[SEP] or padding); other rows are centred with the same means. video_mask: bool
+    (m,); padded frames are set to 0. With a single word every entry is 0.
+    """
+    require_dims("scores", scores, "(n, m)")
+    require_float("scores", scores)
+    words = _word_mask(scores, word_mask)
+    valid = _frame_mask(scores, video_mask)
+    s = scores.float()  # (n, m)
+    col_mean = s[words].mean(dim=0, keepdim=True)  # (1, m) mean over the words of each frame
+    return (s - col_mean).masked_fill(~valid[None, :], 0.0)  # (n, m)
+
+
+def softmax_over_words(
+    scores: torch.Tensor,
+    tau: float = 1.0,
+    word_mask: torch.Tensor | None = None,
+    video_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Each frame's distribution over the caption's words: softmax_p(scores[p, k] / tau). -> (n, m).
+
+    The transpose of `softmax_over_frames`: every column (real frame) sums to 1 over the words
+    in word_mask, so a frame that is bright for every word spreads its mass evenly and no
+    longer stands out; a frame that one word claims gives that word most of its mass. Rows
+    outside word_mask and padded frames are 0. tau: the model's tau2, as for the other softmax.
+    """
+    require_dims("scores", scores, "(n, m)")
+    require_float("scores", scores)
+    if not tau > 0:
+        raise ValueError(f"tau must be > 0 but is {tau}: use the model's tau2 (e.g. 0.07) or 1.0")
+    words = _word_mask(scores, word_mask)
+    valid = _frame_mask(scores, video_mask)
+    logits = scores.float().masked_fill(~words[:, None], float("-inf")) / tau  # (n, m)
+    probs = torch.softmax(logits, dim=0)  # (n, m), each column sums to 1 over the words
+    return probs.masked_fill(~valid[None, :], 0.0)  # (n, m)
+
+
 def best_frame_per_token(
     scores: torch.Tensor, video_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -103,13 +177,22 @@ def best_frame_per_token(
 
 
 def apply_view(
-    scores: torch.Tensor, view: str, tau: float = 1.0, video_mask: torch.Tensor | None = None
+    scores: torch.Tensor,
+    view: str,
+    tau: float = 1.0,
+    video_mask: torch.Tensor | None = None,
+    word_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The matrix the heatmap shows: raw dot products ("dot") or `softmax_over_frames`."""
+    """The matrix the heatmap shows (`VIEW_LABELS`): raw dot products ("dot"),
+    `softmax_over_frames`, `centre_over_words` ("centred") or `softmax_over_words`."""
     if view == "dot":
         return scores.float()
     if view == "softmax":
         return softmax_over_frames(scores, tau, video_mask)
+    if view == "centred":
+        return centre_over_words(scores, word_mask, video_mask)
+    if view == "word_softmax":
+        return softmax_over_words(scores, tau, word_mask, video_mask)
     raise ValueError(f"view is {view!r} but must be one of {VIEWS}")
 
 
