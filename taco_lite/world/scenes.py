@@ -481,8 +481,16 @@ def _clip_splits(rng: np.random.Generator, cfg: WorldConfig, has_heldout: bool) 
     return [names[i] for i in rng.permutation(n)]
 
 
-def generate_script(cfg: WorldConfig) -> dict[str, Any]:
-    """The whole world as a JSON-serialisable dict (config, vocabulary, clips, segments...)."""
+def generate_script(
+    cfg: WorldConfig, heldout: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The whole world as a JSON-serialisable dict (config, vocabulary, clips, segments...).
+
+    heldout: the (noun, verb) pairs kept out of train/val/test, instead of the ones drawn from
+    `cfg.seed`; extra worlds pass their base world's pairs so that no pair leaks out of comp
+    (see `world.extra`). They are drawn and discarded all the same, so the random stream, and
+    with it every shipped world, is unchanged.
+    """
     if not isinstance(cfg, WorldConfig):
         raise TypeError(
             f"expected a WorldConfig, got {type(cfg).__name__}; try WorldConfig(seed=0)"
@@ -490,6 +498,8 @@ def generate_script(cfg: WorldConfig) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     verbs = list(grammar.VERBS)
     held = heldout_pairs(rng, cfg.heldout_frac)
+    if heldout is not None:
+        held = [(str(n), str(v)) for n, v in heldout]
     held_set = set(held)
     held_nouns = {v: [n for n, hv in held if hv == v] for v in verbs}
     task_names = list(TASKS)
@@ -564,6 +574,11 @@ def generate_script(cfg: WorldConfig) -> dict[str, Any]:
     }
 
 
-def generate_world(cfg: WorldConfig | None = None) -> World:
-    """Generate a world from its config (deterministic in cfg.seed). Frames render lazily."""
-    return World(generate_script(cfg if cfg is not None else WorldConfig()))
+def generate_world(
+    cfg: WorldConfig | None = None, heldout: list[tuple[str, str]] | None = None
+) -> World:
+    """Generate a world from its config (deterministic in cfg.seed). Frames render lazily.
+
+    heldout: optional (noun, verb) pairs to hold out instead of the seed's own (see
+    `generate_script`)."""
+    return World(generate_script(cfg if cfg is not None else WorldConfig(), heldout=heldout))
