@@ -25,7 +25,9 @@ from taco_lite.shapes import (
 
 __all__ = [
     "retrieval_ranks",
+    "rank_metrics",
     "retrieval_metrics",
+    "paired_bootstrap",
     "retrieval_report",
     "grounding_counts",
     "grounding_accuracy",
@@ -62,7 +64,17 @@ def retrieval_metrics(sim: torch.Tensor) -> dict[str, float]:
     the mean of the two middle ranks when N is even (as `numpy.median`).
     Lower MedR/MnR and higher R@k are better; a perfect matrix gives R1 = 100, MedR = MnR = 1.
     """
-    ranks = retrieval_ranks(sim).double()  # (N,)
+    return rank_metrics(retrieval_ranks(sim))
+
+
+def rank_metrics(ranks: torch.Tensor) -> dict[str, float]:
+    """R@1, R@5, R@10 (percent), MedR and MnR from 1-based ranks (N,), as `retrieval_metrics`."""
+    require_dims("ranks", ranks, "(N,)")
+    if ranks.numel() == 0:
+        raise ValueError("ranks is empty (N = 0): nothing to summarise")
+    if bool((ranks < 1).any()):
+        raise ValueError("ranks must be 1-based (>= 1); use metrics.retrieval_ranks")
+    ranks = ranks.double()  # (N,)
     return {
         "R1": 100.0 * float((ranks <= 1).double().mean()),
         "R5": 100.0 * float((ranks <= 5).double().mean()),
@@ -79,6 +91,65 @@ def retrieval_report(sim: torch.Tensor) -> dict[str, dict[str, float]]:
     text (rows of sim), "v2t" ranks texts for each video (rows of sim.T).
     """
     return {"t2v": retrieval_metrics(sim), "v2t": retrieval_metrics(sim.T)}
+
+
+def paired_bootstrap(
+    ranks_a: torch.Tensor,
+    ranks_b: torch.Tensor,
+    k: int = 1,
+    n_boot: int = 10000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Paired bootstrap interval of R@k(b) - R@k(a), in percentage points, over queries and seeds.
+
+    ranks_a, ranks_b: 1-based ranks of the same queries under runs a and b, shape (N,) for one
+    seed or (S, N) for S seeds (row s of both: the same training seed; every row the same N
+    queries). Why paired: both runs answer the same queries, so the per-query difference
+    cancels query difficulty and the interval is much tighter than two separate ones.
+
+    Each of `n_boot` replicates draws S seeds with replacement and, within each drawn seed, N
+    queries with replacement (a two-level bootstrap; with S = 1 only queries are resampled),
+    and takes the mean of hit_b - hit_a (hit = rank <= k, in percent). Returns {"R_a", "R_b",
+    "diff" (point estimate: R_b - R_a on all queries), "lo", "hi" (percentile interval at
+    `level`), "se" (std of the replicates), "N", "S", "n_boot"}. Deterministic in `seed`.
+    """
+    a, b = ranks_a, ranks_b
+    if a.shape != b.shape:
+        raise ValueError(
+            f"ranks_a has shape {shape_str(a)} but ranks_b is {shape_str(b)}: a paired "
+            "bootstrap needs the same queries (and seeds) in both runs"
+        )
+    if a.dim() == 1:
+        a, b = a[None], b[None]
+    require_dims("ranks_a", a, "(S, N)")
+    S, N = a.shape
+    if N == 0 or S == 0:
+        raise ValueError("ranks are empty: the bootstrap needs at least one query")
+    if k < 1 or n_boot < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"need k >= 1, n_boot >= 1, 0 < level < 1; got {k}, {n_boot}, {level}")
+    d = 100.0 * ((b <= k).double() - (a <= k).double())  # (S, N) per-query difference
+    g = torch.Generator().manual_seed(seed)
+    reps, chunk = [], max(1, 2_000_000 // (S * N))
+    for start in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - start)
+        s_idx = torch.randint(S, (c, S), generator=g)  # (c, S) drawn seeds
+        q_idx = torch.randint(N, (c, S, N), generator=g)  # (c, S, N) drawn queries
+        reps.append(d[s_idx[:, :, None], q_idx].mean(dim=(1, 2)))  # (c,)
+    rep = torch.cat(reps)  # (n_boot,)
+    alpha = (1.0 - level) / 2
+    lo, hi = torch.quantile(rep, torch.tensor([alpha, 1.0 - alpha], dtype=rep.dtype))
+    return {
+        "R_a": 100.0 * float((a <= k).double().mean()),
+        "R_b": 100.0 * float((b <= k).double().mean()),
+        "diff": float(d.mean()),
+        "lo": float(lo),
+        "hi": float(hi),
+        "se": float(rep.std()),
+        "N": N,
+        "S": S,
+        "n_boot": n_boot,
+    }
 
 
 def grounding_counts(
