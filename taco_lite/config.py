@@ -78,6 +78,7 @@ class TrainConfig:
     lambda_t: float = 0.5  # weight of L2 (paper: 0.5)
     drop_false_negatives: bool = False  # beyond the paper: skip negatives with the same caption
     symmetric_l1: bool = False  # L1 is text-to-video in Eq. 3; True averages in video-to-text
+    endless_data: bool = False  # fresh world clips every epoch (data.EndlessTrainSet)
     batch_size: int = 32
     lr: float = 1e-3  # paper: 1e-4 at batch 128 on HowTo100M; small data from scratch wants more
     weight_decay: float = 1e-5

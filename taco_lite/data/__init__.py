@@ -8,6 +8,7 @@ from taco_lite.data.dataset import (
     collate,
     encode_text_item,
 )
+from taco_lite.data.endless import EndlessTrainSet
 
 __all__ = [
     "encode_text_item",
@@ -16,4 +17,5 @@ __all__ = [
     "WorldDataset",
     "collate",
     "build_datasets",
+    "EndlessTrainSet",
 ]

@@ -14,7 +14,8 @@ import argparse
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,12 @@ from taco_lite.config import LOSS_CHOICES, PRESETS, ModelConfig, TrainConfig, co
 from taco_lite.model import TacoModel
 from taco_lite.runtime.checkpoint import load_checkpoint, restore_training_state, save_checkpoint
 from taco_lite.runtime.device import amp_context, compile_encoders, resolve_device
-from taco_lite.train.schedule import epoch_batches, iterate_batches, warmup_then_linear
+from taco_lite.train.schedule import (
+    epoch_batches,
+    iterate_batches,
+    pair_view_summary,
+    warmup_then_linear,
+)
 from taco_lite.train.step import LossFns, StepOutput, taco_step
 
 __all__ = ["LossFns", "StepOutput", "TrainResult", "main", "resolve_device", "taco_step", "train"]
@@ -51,12 +57,20 @@ def load_world_datasets(
     from taco_lite.data import build_datasets
     from taco_lite.world import load_world
 
-    datasets, vocab, _ = build_datasets(
-        load_world(),
+    world = load_world()
+    datasets, vocab, idf = build_datasets(
+        world,
         pos_tags=train_cfg.pos_tags,
         splits=tuple(splits),
         max_tokens=model_cfg.max_tokens,
     )
+    if train_cfg.endless_data:  # fresh clips every epoch, as many pairs as the train split
+        from taco_lite.data.endless import EndlessTrainSet
+
+        datasets["train"] = EndlessTrainSet(
+            world, vocab, idf, seed=train_cfg.seed, pos_tags=train_cfg.pos_tags,
+            max_tokens=model_cfg.max_tokens, pairs_per_epoch=len(world.split("train")),
+        )  # fmt: skip
     return datasets, vocab
 
 
@@ -144,12 +158,22 @@ def train(
 
     end = train_cfg.steps if stop_at is None else min(stop_at, train_cfg.steps)
     steps_per_epoch = len(train_set) // B
+    endless = hasattr(train_set, "for_epoch")  # data.EndlessTrainSet: fresh pairs per epoch
+    views: Counter = Counter()  # (epoch if endless else 0, seg_id) -> times seen in this call
+    data_seconds, timer = 0.0, [0.0]  # building epochs / waiting for batches (collate)
+    t_loop = time.perf_counter()
     bar = _progress(train_cfg, step)
     model.train()
     while step < end:
         epoch, offset = divmod(step, steps_per_epoch)
-        index_lists = epoch_batches(len(train_set), B, train_cfg.seed, epoch)[offset:]
-        for batch in iterate_batches(train_set, index_lists, collate_fn, train_cfg.num_workers):
+        t_data = time.perf_counter()
+        epoch_set = train_set.for_epoch(epoch) if endless else train_set
+        data_seconds += time.perf_counter() - t_data
+        index_lists = epoch_batches(len(epoch_set), B, train_cfg.seed, epoch)[offset:]
+        batches = iterate_batches(epoch_set, index_lists, collate_fn, train_cfg.num_workers)
+        for batch in _timed(batches, timer):
+            if batch.seg_ids is not None:
+                views.update((epoch if endless else 0, s) for s in batch.seg_ids.tolist())
             batch = batch.to(device, non_blocking=True)
             lr = scheduler.get_last_lr()[0]
             with amp_context(device, train_cfg.amp):
@@ -175,6 +199,8 @@ def train(
                 break
     if bar is not None:
         bar.close()
+    loop_seconds = time.perf_counter() - t_loop
+    data_seconds += timer[0]
     checkpoint = save(last)
     if step >= train_cfg.steps:
         save(ckpt_dir / "model.pt", full=False)  # slim: weights + configs + vocab, to ship
@@ -188,7 +214,25 @@ def train(
         vocab=words,
         datasets=datasets,
         seconds=time.perf_counter() - t0,
+        extra={
+            "pair_views": pair_view_summary(views),
+            "data_seconds": data_seconds,
+            "loop_seconds": loop_seconds,
+            "data_share": data_seconds / max(loop_seconds, 1e-9),
+        },
     )
+
+
+def _timed(items: Iterator, acc: list[float]) -> Iterator:
+    """Yield from `items`, adding the seconds spent waiting for each item to acc[0]."""
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        acc[0] += time.perf_counter() - t0
+        yield item
 
 
 def _progress(train_cfg: TrainConfig, initial: int):
@@ -230,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile")
     p.add_argument("--drop-false-negatives", action="store_true", default=None)
+    p.add_argument(
+        "--endless-data",
+        action="store_true",
+        default=None,
+        help="fresh world clips every epoch (no training pair seen twice)",
+    )
     p.add_argument("--out", help="run folder for checkpoints and results (default runs/PRESET)")
     p.add_argument("--resume", help="checkpoint to resume from, e.g. runs/fast/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -252,6 +302,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
         "amp": args.amp,
         "compile": args.compile,
         "drop_false_negatives": args.drop_false_negatives,
+        "endless_data": args.endless_data,
     }
     changes = {k: v for k, v in overrides.items() if v is not None}
     changes["ckpt_dir"] = args.out or f"runs/{args.preset}"
@@ -303,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "total_seconds": round(time.perf_counter() - t0, 2),
         "test": metrics,
         "final": {k: v for k, v in result.history[-1].items() if k != "epoch"},
+        "pair_views": result.extra.get("pair_views"),
+        "data_share": result.extra.get("data_share"),
         "checkpoint": str(result.checkpoint),
     }
     out = Path(train_cfg.ckpt_dir)

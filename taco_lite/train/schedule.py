@@ -6,7 +6,8 @@ what lets a resumed run replay exactly the batches and learning rates of an unbr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -50,3 +51,21 @@ def iterate_batches(
         generator=torch.Generator().manual_seed(0),  # worker seeds off the global RNG
     )
     yield from loader
+
+
+def pair_view_summary(views: Mapping[Any, int]) -> dict[str, float]:
+    """How often each training pair was seen: {"pairs", "views", "max", "mean"}.
+
+    views: pair key -> count, as `train()` logs it (key (epoch, seg_id) with fresh data per
+    epoch, (0, seg_id) with a fixed train split). A finite split seen for E epochs gives max E;
+    `data.EndlessTrainSet` gives max 1.
+    """
+    counts = list(views.values())
+    if not counts:
+        return {"pairs": 0, "views": 0, "max": 0, "mean": 0.0}
+    return {
+        "pairs": len(counts),
+        "views": int(sum(counts)),
+        "max": int(max(counts)),
+        "mean": sum(counts) / len(counts),
+    }
