@@ -1,6 +1,13 @@
 """The course: exercise feedback for every notebook, and nbgrader release / autograde.
 
-`python -m taco_lite.course release --out build/student` is the command line."""
+Notebooks do `from taco_lite import course as checks` and call the names below.
+
+- feedback.py: `rel_error`, `CheckReport`, `CheckFailed` and the probe helpers of every check.
+- reference.py: the kit's answer to each exercise; `use_or_reference`, `call_or_reference`.
+- nb00_world.py ... nb05_training.py: the `check_*` functions of one notebook each.
+- assignments.py: nbgrader release / execute / autograde and the command line
+  (`python -m taco_lite.course release --out build/student`).
+"""
 
 from taco_lite.course.assignments import (
     BEGIN_HIDDEN,
@@ -26,29 +33,17 @@ from taco_lite.course.assignments import (
     repo_root,
     stub_mismatches,
 )
-from taco_lite.course.checks import (
-    TOL,
-    CheckFailed,
-    CheckReport,
+from taco_lite.course.feedback import TOL, CheckFailed, CheckReport, rel_error
+from taco_lite.course.nb00_world import check_gold_clip_frames, check_segments_with_noun
+from taco_lite.course.nb01_pos import check_idf_table, check_interest_mask, check_token_weights
+from taco_lite.course.nb02_sentence_nce import check_sentence_nce, check_video_global
+from taco_lite.course.nb03_token_nce import check_token_nce, check_token_video_scores
+from taco_lite.course.nb04_cascade import check_fusion_nce, check_hard_negatives, check_pair_scores
+from taco_lite.course.nb05_training import check_recall_at_k, check_train_step, overfit_one_batch
+from taco_lite.course.reference import (
     call_or_reference,
-    check_fusion_nce,
-    check_gold_clip_frames,
-    check_hard_negatives,
-    check_idf_table,
-    check_interest_mask,
-    check_pair_scores,
-    check_recall_at_k,
-    check_segments_with_noun,
-    check_sentence_nce,
-    check_token_nce,
-    check_token_video_scores,
-    check_token_weights,
-    check_train_step,
-    check_video_global,
     loss_fns_with_fallback,
-    overfit_one_batch,
     reference,
-    rel_error,
     use_or_reference,
 )
 
