@@ -364,7 +364,8 @@ def test_world_videos_match_the_clips(tiny_world):
     from taco_lite.downstream.data import world_localization_videos, world_segmentation_videos
 
     world, _ = tiny_world
-    loc, seg = world_localization_videos(world, "test"), world_segmentation_videos(world, "test")
+    loc = world_localization_videos(world, "test", layout=None)
+    seg = world_segmentation_videos(world, "test")
     assert loc and len(loc) == len(seg)
     for v, s in zip(loc, seg, strict=True):
         clip = world.clips[int(v.video_id[4:])]
@@ -375,6 +376,77 @@ def test_world_videos_match_the_clips(tiny_world):
             assert np.flatnonzero(v.gold[:, k]).tolist() == list(range(seg_k.start, seg_k.end))
             assert v.step_captions[k] == seg_k.caption
         assert s.labels.tolist() == clip.frame_labels
+
+
+def test_identity_layout_renders_each_step_as_in_its_clip():
+    from taco_lite.downstream.data import StepLayout, layout_clip
+    from taco_lite.world import WorldConfig, generate_world
+
+    world = generate_world(WorldConfig(seed=1, num_clips=12, noise=0))  # no noise: exact frames
+    for c in range(4):
+        clip = world.clips[c]
+        frames, gold, rec = layout_clip(world, c, StepLayout.identity())
+        lengths = [world.segments[s].num_frames for s in clip.seg_ids]
+        assert frames.shape[0] == gold.shape[0] == sum(lengths) and rec["distractors"] == []
+        t = 0
+        for k, sid in enumerate(clip.seg_ids):
+            assert np.flatnonzero(gold[:, k]).tolist() == list(range(t, t + lengths[k]))
+            np.testing.assert_array_equal(frames[t : t + lengths[k]], world.segment_frames(sid))
+            t += lengths[k]
+
+
+def test_step_layout_videos_need_alignment():
+    """Variable lengths, long gaps, swapped steps and distractors: order alone fails."""
+    from taco_lite.downstream.data import StepLayout, layout_clip, world_localization_videos
+    from taco_lite.world import WorldConfig, generate_world
+
+    world = generate_world(WorldConfig(seed=2, num_clips=60))
+    lay = StepLayout()
+    videos = world_localization_videos(world, "train", lay)
+    assert len(videos) > 30
+    swapped = distracted = 0
+    for v in videos:
+        c = int(v.video_id[4:])
+        clip = world.clips[c]
+        frames, gold, rec = layout_clip(world, c, lay)
+        np.testing.assert_array_equal(frames, v.frames)  # deterministic in (seed, clip)
+        np.testing.assert_array_equal(gold, v.gold)
+        assert v.step_captions == [world.segments[s].caption for s in clip.seg_ids]
+        assert frames.shape[0] == gold.shape[0]
+        busy = np.zeros(gold.shape[0], dtype=int)
+        for k, (a, b) in enumerate(rec["steps"]):
+            m = world.segments[clip.seg_ids[k]].num_frames
+            assert np.flatnonzero(gold[:, k]).tolist() == list(range(a, b))
+            assert round(m * lay.stretch[0]) <= b - a <= round(m * lay.stretch[1])
+            busy[a:b] += 1
+        for sid, a, b in rec["distractors"]:
+            assert not set(world.segment_script(sid)["verbs"]) & set(world.tasks[clip.task])
+            busy[a:b] += 1
+        assert busy.max() <= 1, "steps and distractors never overlap"
+        swapped += rec["order"] != sorted(rec["order"])
+        distracted += bool(rec["distractors"])
+    assert 0 < swapped < len(videos) and distracted > len(videos) // 3
+    even = average_recall([(v.task, evenly_spaced_times(*v.gold.shape), v.gold) for v in videos])
+    assert even["recall"] <= 60.0
+    assert 100 * np.mean([chance_recall(v.gold) for v in videos]) < 30.0
+    with pytest.raises(ValueError, match="stretch"):
+        StepLayout(stretch=(2.0, 1.0))
+    with pytest.raises(ValueError, match="gap"):
+        StepLayout(gap=(-1, 3))
+    with pytest.raises(ValueError, match="swap_prob"):
+        StepLayout(swap_prob=1.5)
+
+
+def test_stretched_motion_ends_where_the_original_does():
+    from taco_lite.downstream.data import _stretched
+    from taco_lite.world.render import object_state
+
+    obj = {"role": "actor", "shape": "ball", "colour": "red", "size": "small", "verb": "fall",
+           "t0": 0, "t1": 8, "ws": 2, "we": 6, "x": 16, "y": 6}  # fmt: skip
+    (slow,), m = _stretched([obj], 8, 2.0)
+    assert m == 16 and (slow["ws"], slow["we"], slow["t1"]) == (4, 12, 16)
+    assert object_state(slow, slow["we"] - 1) == object_state(obj, obj["we"] - 1)
+    assert object_state(slow, slow["ws"]) == object_state(obj, obj["ws"])
 
 
 def test_encoder_rows_exist_in_the_sweep():

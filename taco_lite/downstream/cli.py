@@ -30,6 +30,7 @@ import torch
 
 from taco_lite.downstream.data import (
     LocalizationVideo,
+    StepLayout,
     encode_captions,
     world_localization_videos,
     world_segmentation_videos,
@@ -159,13 +160,18 @@ def evaluate_encoder(
     fusion_width: int,
     probe_steps: int,
     window: int | None = None,
+    videos: Sequence[LocalizationVideo] | None = None,
 ) -> dict[str, Any]:
-    """Both downstream tasks for one encoder on `split` (the probe trains on "train")."""
+    """Both downstream tasks for one encoder on `split` (the probe trains on "train").
+
+    videos: the step-localization videos (default: `world_localization_videos(world, split)`).
+    """
     t0 = time.perf_counter()
+    if videos is None:
+        videos = world_localization_videos(world, split)
     loc = localization_report(
-        model, vocab, idf, pos_tags, world_localization_videos(world, split),
-        fusion_width=fusion_width, window=window,
-    )  # fmt: skip
+        model, vocab, idf, pos_tags, videos, fusion_width=fusion_width, window=window
+    )
     K = 1 + len(world.verb_names)
     seg = segmentation_report(
         model, world_segmentation_videos(world, "train"), world_segmentation_videos(world, split),
@@ -181,6 +187,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     idf = _world_text_setup(world)
     width = args.fusion_width or round(sum(world.config.seg_len) / 2)
     root = Path(args.checkpoints)
+    layout = None if args.world_clips else StepLayout(seed=args.layout_seed)
+    videos = world_localization_videos(world, args.split, layout)
     results = []
     for seed in args.seeds:
         taco_path = ensure_checkpoint(root, TACO_SLUG, seed, args.preset, world, args.steps,
@@ -194,7 +202,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                                          args.batch_size)  # fmt: skip
                 model, vocab, pos_tags = load_encoder(path)
             res = evaluate_encoder(model, vocab, pos_tags, world, args.split, idf, width,
-                                   args.probe_steps, args.window)  # fmt: skip
+                                   args.probe_steps, args.window, videos)  # fmt: skip
             res.update(encoder=name, seed=seed)
             results.append(res)
             loc = res["localization"]
@@ -202,7 +210,6 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                   + " / ".join(f"{loc[v]['ordered']['recall']:.1f}" for v in VARIANTS)
                   + f", frame acc {res['segmentation']['frame_acc']:.1f}"
                   + f"  ({res['seconds']:.0f}s)", flush=True)  # fmt: skip
-    videos = world_localization_videos(world, args.split)
     chance = [chance_recall(v.gold) for v in videos]
     even = average_recall([(v.task, evenly_spaced_times(*v.gold.shape), v.gold) for v in videos])[
         "recall"
@@ -211,6 +218,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         r["chance_recall"] = 100.0 * sum(chance) / len(chance)
         r["evenly_spaced_recall"] = even
         r["fusion_width"] = width
+        r["layout"] = repr(layout) if layout is not None else "the world's own clips"
+        r["video_frames"] = [v.num_frames for v in videos]
     return results
 
 
@@ -247,9 +256,17 @@ def format_table(results: Sequence[dict[str, Any]], args: argparse.Namespace, co
         seg = _ms([r["segmentation"]["frame_acc"] for r in rs])
         lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + f" | {seg} |")
     r0 = results[0]
+    for name, key in (
+        ("random frame per step (expected, no model)", "chance_recall"),
+        ("evenly spaced (step order only, no model)", "evenly_spaced_recall"),
+    ):
+        lines.append(f"| {name} | - | " + " | ".join([f"{r0[key]:.1f}"] * len(cols)) + " | - |")
+    frames = r0["video_frames"]
     lines += [
         "",
-        f"Chance: a uniformly random frame per step finds {r0['chance_recall']:.1f}% of the "
+        f"Step-localization videos: {r0['layout']} ({len(frames)} videos of "
+        f"{min(frames)}-{max(frames)} frames, mean {sum(frames) / len(frames):.0f}; see "
+        "docs/downstream.md). Chance: a uniformly random frame per step finds {r0['chance_recall']:.1f}% of the "
         f"steps; evenly spaced times (step order only, no model) find "
         f"{r0['evenly_spaced_recall']:.1f}%; always predicting the most frequent train label gives "
         f"{r0['segmentation']['majority']:.1f}% frame accuracy "
@@ -281,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion-width", type=int, help="frames per fusion window (default: mean "
                    "segment length of the world)")  # fmt: skip
     p.add_argument("--window", type=int, help="frames per encoder window (default max_frames)")
+    p.add_argument("--layout-seed", type=int, default=0, help="seed of the step-localization "
+                   "videos' layout (StepLayout.seed)")  # fmt: skip
+    p.add_argument("--world-clips", action="store_true", help="localize steps in the world's own "
+                   "clips (evenly tiled steps) instead of the StepLayout videos")  # fmt: skip
     p.add_argument("--probe-steps", type=int, default=300, help="Adam steps of the probe")
     p.add_argument("--results", default="docs/results.md", help="markdown file to update")
     p.add_argument("--json", help="also write every result to this JSON file")
