@@ -1,0 +1,281 @@
+"""Why does L2 lower s1? Small controlled experiments on a large val split (never test).
+
+    python -m taco_lite.sweep.val_study --exp L1,L1+L2,fn-mask --seeds 0 --steps 600
+    python -m taco_lite.sweep.val_study --report        # table with paired intervals vs L1
+
+Each experiment trains the `sweep` preset's model (d = 64) without L3, changes one thing, and
+measures s1 retrieval (TACO_SPEC §2: s1 = text_global . video_global) on
+
+- *val*: an extra val world (`world.extra.eval_world(base, "val", 800)`, about 2,180 pairs,
+  disjoint from train, test and comp), the first `--n-eval` pairs (default 2,000), and
+- *train*: as many pairs the run trained on (the shipped train split; for endless data, the
+  last complete epoch's pairs, each seen once),
+
+so that the train - val gap measures memorisation at equal gallery size. The rows:
+
+| exp | what changes (vs "L1+L2": L = L1 + 0.5 L2, Eq. 6 without L3) | cause it tests |
+|---|---|---|
+| L1 | L2 off | baseline |
+| L1+L2 | - | - |
+| fn-mask | L2 ignores negatives j whose caption contains token p's word | (i) false negatives |
+| detach-text | L2's gradient does not reach the text encoder | (ii) shared encoders |
+| detach-video | L2's gradient does not reach the video encoder | (ii) |
+| lambda0.1 | lambda_t = 0.1 | (ii) weight |
+| tau2-0.2 | tau2 = 0.2 instead of 0.07 | (iii) temperature |
+| B128 | batch 128 (steps / 4: the same pairs seen) | (iv) negatives per batch |
+| L1-endless, L1+L2-endless | fresh clips every epoch (`data.EndlessTrainSet`) | (v) memorisation |
+
+Masking false negatives (i) is beyond the paper. Results go to OUT/results.jsonl and the ranks
+of every query to OUT/ranks/, so that `--report` can pair runs query by query
+(`metrics.paired_bootstrap`, over queries and seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from taco_lite.config import PRESETS
+from taco_lite.losses import token_nce, token_video_scores
+from taco_lite.metrics import paired_bootstrap, rank_metrics, retrieval_ranks
+from taco_lite.train.step import LossFns
+
+EXPERIMENTS: dict[str, dict[str, Any]] = {
+    "L1": {"losses": "L1"},
+    "L1+L2": {"losses": "L1+L2"},
+    "fn-mask": {"losses": "L1+L2", "mode": "fn-mask"},
+    "detach-text": {"losses": "L1+L2", "mode": "detach-text"},
+    "detach-video": {"losses": "L1+L2", "mode": "detach-video"},
+    "lambda0.1": {"losses": "L1+L2", "lambda_t": 0.1},
+    "tau2-0.2": {"losses": "L1+L2", "tau2": 0.2},
+    "L1-B128": {"losses": "L1", "batch_size": 128},
+    "B128": {"losses": "L1+L2", "batch_size": 128},
+    "L1-endless": {"losses": "L1", "endless": True},
+    "L1+L2-endless": {"losses": "L1+L2", "endless": True},
+}
+MASKED_SCORE = -1e4  # a false negative's token score: exp(-1e4 / tau) is exactly 0
+
+
+def false_negative_mask(text_ids: torch.Tensor) -> torch.Tensor:
+    """(B, n, B) bool: True where caption j (j != i) contains the word of token p of text i.
+
+    text_ids: (B, n) token ids, padded. Specials and padding of text i may match anything;
+    `token_nce` ignores those tokens (weight 0), so only content words matter. Why: in a world
+    of 12 nouns and 10 verbs, a negative video often shows the very word token p names, so
+    L2's softmax over videos (Eq. 4) pushes a correct word-frame match apart.
+    """
+    B, n = text_ids.shape
+    same = text_ids[:, :, None, None] == text_ids[None, None, :, :]  # (B, n, B, n)
+    mask = same.any(dim=3)  # (B, n, B): word of (i, p) occurs in caption j
+    eye = torch.eye(B, dtype=torch.bool, device=text_ids.device)  # the positive stays
+    return mask & ~eye[:, None, :]
+
+
+class _LastBatch:
+    """Hands the batch that `collate` just built to the loss (num_workers=0 only)."""
+
+    def __init__(self) -> None:
+        self.text_ids: torch.Tensor | None = None
+        self.masked = 0.0  # running share of masked (token of interest, negative) pairs
+        self.calls = 0
+
+    def collate(self, items: Sequence[dict]) -> Any:
+        from taco_lite.data import collate
+
+        batch = collate(items)
+        self.text_ids = batch.text_ids
+        return batch
+
+
+def loss_fns(mode: str | None, last: _LastBatch) -> LossFns:
+    """LossFns for an experiment mode: None, "fn-mask", "detach-text" or "detach-video"."""
+    if mode is None:
+        return LossFns()
+    if mode == "detach-text":
+        return LossFns(token_video_scores=lambda t, v, m: token_video_scores(t.detach(), v, m))
+    if mode == "detach-video":
+        return LossFns(token_video_scores=lambda t, v, m: token_video_scores(t, v.detach(), m))
+    if mode == "fn-mask":
+
+        def masked_token_nce(scores: torch.Tensor, weights: torch.Tensor, tau: float = 1.0):
+            mask = false_negative_mask(last.text_ids.to(scores.device))  # (B, n, B)
+            active = weights > 0  # (B, n)
+            B = scores.shape[0]
+            share = (mask & active[:, :, None]).sum() / (active.sum() * (B - 1)).clamp_min(1)
+            last.masked += float(share)
+            last.calls += 1
+            return token_nce(scores.masked_fill(mask, MASKED_SCORE), weights, tau)
+
+        return LossFns(token_nce=masked_token_nce)
+    raise ValueError(f"unknown mode {mode!r}: use fn-mask, detach-text or detach-video")
+
+
+@torch.no_grad()
+def s1_ranks(model: Any, dataset: Any, n: int) -> dict[str, torch.Tensor]:
+    """1-based s1 ranks of the first n pairs of `dataset`, both directions: {"t2v", "v2t"}."""
+    from taco_lite.evaluate.inference import embed_dataset, global_scores
+
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    emb = embed_dataset(model, items)
+    s1 = global_scores(emb)  # (N, N)
+    return {"t2v": retrieval_ranks(s1), "v2t": retrieval_ranks(s1.T)}
+
+
+def load_data(out: Path, val_clips: int) -> dict[str, Any]:
+    from taco_lite.data import WorldDataset, build_datasets
+    from taco_lite.text.pos import tag_captions
+    from taco_lite.world import load_world
+    from taco_lite.world.extra import eval_world
+
+    base = load_world()
+    cache = out / "tags.json"
+    datasets, vocab, idf = build_datasets(base, splits=("train",), cache_path=cache)
+    val_world = eval_world(base, "val", val_clips)
+    caps = [val_world.segments[i].caption for i in val_world.split("val")]
+    val = WorldDataset(val_world, "val", vocab, idf, tags=tag_captions(caps, cache_path=cache))
+    val_world._frames.clear()
+    return {"base": base, "train": datasets["train"], "val": val, "vocab": vocab, "idf": idf}
+
+
+def run_experiment(
+    name: str, seed: int, steps: int, data: dict[str, Any], out: Path, n_eval: int
+) -> dict[str, Any]:
+    """Train one experiment with one seed; evaluate s1 on val and train; save ranks."""
+    from taco_lite.data.endless import EndlessTrainSet
+    from taco_lite.train import train
+
+    spec = dict(EXPERIMENTS[name])
+    mode, endless = spec.pop("mode", None), spec.pop("endless", False)
+    model_cfg, train_cfg = PRESETS["sweep"].configs()
+    if "tau2" in spec:
+        model_cfg = dataclasses.replace(model_cfg, tau2=spec.pop("tau2"))
+    B = spec.get("batch_size", train_cfg.batch_size)
+    run_steps = steps * train_cfg.batch_size // B  # the same number of pairs seen
+    train_cfg = dataclasses.replace(
+        train_cfg, **spec, steps=run_steps, seed=seed, progress=False, device="cpu",
+        warmup_steps=max(1, run_steps // 10), endless_data=endless,
+        ckpt_dir=str(out / "ckpt" / f"{name}_s{seed}"),
+    )  # fmt: skip
+    last = _LastBatch()
+    train_set = data["train"]
+    if endless:
+        train_set = EndlessTrainSet(
+            data["base"], data["vocab"], data["idf"], seed=seed, pairs_per_epoch=len(train_set)
+        )
+    t0 = time.perf_counter()
+    result = train(
+        model_cfg, train_cfg, datasets={"train": train_set}, vocab=data["vocab"],
+        fns=loss_fns(mode, last), collate_fn=last.collate,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    if endless:
+        spe = len(train_set) // B
+        seen = train_set.for_epoch(max(0, run_steps // spe - 1))  # each pair seen once
+        train_set.close()
+    else:
+        seen = train_set
+    ranks = {"val": s1_ranks(result.model, data["val"], n_eval)}
+    ranks["train"] = s1_ranks(result.model, seen, n_eval)
+    (out / "ranks").mkdir(parents=True, exist_ok=True)
+    torch.save(ranks, out / "ranks" / f"{name}_s{seed}.pt")
+    tail = result.history[-50:]
+    rec = {
+        "exp": name, "seed": seed, "steps": run_steps, "batch_size": B,
+        "lambda_t": train_cfg.lambda_t, "tau2": model_cfg.tau2, "mode": mode, "endless": endless,
+        "seconds": round(seconds, 1), "data_share": round(result.extra["data_share"], 3),
+        "pair_views": result.extra["pair_views"],
+        "fn_masked_share": last.masked / last.calls if last.calls else None,
+        "L1_last50": _mean([h["L1"] for h in tail]), "L2_last50": _mean([h["L2"] for h in tail]),
+        **{f"{split}_{d}": rank_metrics(r) for split, rr in ranks.items() for d, r in rr.items()},
+    }  # fmt: skip
+    with open(out / "results.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    return rec
+
+
+def _mean(xs: Sequence[float | None]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def report(out: Path, baseline: str = "L1", direction: str = "t2v") -> str:
+    """Markdown table: per experiment, seeds, val/train s1 R@1 and the paired diff vs baseline."""
+    recs: dict[str, dict[int, dict]] = {}
+    for line in (out / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        recs.setdefault(r["exp"], {})[r["seed"]] = r  # the last run of (exp, seed) wins
+
+    def ranks(exp: str, seeds: list[int], split: str) -> torch.Tensor:
+        rr = [torch.load(out / "ranks" / f"{exp}_s{s}.pt")[split][direction] for s in seeds]
+        return torch.stack(rr)  # (S, N)
+
+    rows = [
+        f"| exp | seeds | val R@1 | val R@5 | val R@10 | val MnR | train R@1 | "
+        f"val R@1 - {baseline} [95% CI] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for exp in [e for e in EXPERIMENTS if e in recs]:
+        seeds = sorted(recs[exp])
+        val = ranks(exp, seeds, "val")
+        m = [rank_metrics(v) for v in val]
+        tr = _mean([recs[exp][s][f"train_{direction}"]["R1"] for s in seeds])
+        diff = "-"
+        base_seeds = sorted(set(seeds) & set(recs.get(baseline, {})))
+        if exp != baseline and base_seeds:
+            b = paired_bootstrap(ranks(baseline, base_seeds, "val"), ranks(exp, base_seeds, "val"))
+            diff = f"{b['diff']:+.1f} [{b['lo']:+.1f}, {b['hi']:+.1f}] (seeds {base_seeds})"
+        rows.append(
+            f"| {exp} | {','.join(map(str, seeds))} | {_mean([x['R1'] for x in m]):.1f} | "
+            f"{_mean([x['R5'] for x in m]):.1f} | {_mean([x['R10'] for x in m]):.1f} | "
+            f"{_mean([x['MnR'] for x in m]):.0f} | {tr:.1f} | {diff} |"
+        )
+    n = int(val.shape[1])
+    return "\n".join(rows) + f"\n\ns1 {direction}, N = {n} val queries (chance {100 / n:.2f}).\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m taco_lite.sweep.val_study", description=__doc__)
+    p.add_argument("--exp", default="L1,L1+L2", help=f"comma list of {list(EXPERIMENTS)}")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--steps", type=int, default=600, help="steps at batch 32")
+    p.add_argument("--n-eval", type=int, default=2000)
+    p.add_argument("--val-clips", type=int, default=800)
+    p.add_argument("--out", default="runs/val_study")
+    p.add_argument("--report", action="store_true", help="print the table, train nothing")
+    p.add_argument("--baseline", default="L1")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) -> None:
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        for d in ("t2v", "v2t"):
+            log(report(out, args.baseline, d))
+        return
+    torch.set_num_threads(1)
+    exps = [e.strip() for e in args.exp.split(",") if e.strip()]
+    unknown = [e for e in exps if e not in EXPERIMENTS]
+    if unknown:
+        raise SystemExit(f"unknown experiment(s) {unknown}; choose from {list(EXPERIMENTS)}")
+    data = load_data(out, args.val_clips)
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for exp in exps:
+            r = run_experiment(exp, seed, args.steps, data, out, args.n_eval)
+            log(
+                f"{exp:>14} seed {seed}: val s1 t2v R@1 {r['val_t2v']['R1']:.2f}  "
+                f"train {r['train_t2v']['R1']:.2f}  ({r['seconds']:.0f}s, data "
+                f"{100 * r['data_share']:.0f}%, max views {r['pair_views']['max']})"
+            )
+
+
+if __name__ == "__main__":
+    main()
