@@ -2,7 +2,8 @@
 
 Every row of both tables (plus the row the paper did not run: tokens of interest = all
 tokens) is trained with several seeds, evaluated on one split, and summarised as mean ± std in
-`docs/results.md` between the markers `<!-- sweep:start -->` and `<!-- sweep:end -->`.
+`docs/results.md` between the markers `<!-- sweep-<split>:start -->` and `<!-- sweep-<split>:end -->`
+(`sweep-test` for the default split).
 
 Rows and the score each one is ranked by (the paper's inference: the sum of the scores the run
 trained, TACO_SPEC §5):
