@@ -2,7 +2,7 @@
 calls what the package really has (so notebooks and package cannot drift apart).
 
 Notebooks run in fast mode (TACO_FAST=1), one at a time, through nbclient with a per-cell
-timeout, so the plain `python -m pytest` covers them. CI also runs `pytest --nbmake`.
+timeout, so the plain `python -m pytest` covers them: CI executes each one here, once.
 New notebooks `notebooks/NN_*.ipynb` are picked up automatically.
 """
 
