@@ -15,6 +15,7 @@ from taco_lite.viz.figures import (
     plot_token_frame_alignment,
     retrieval_results_png,
 )
+from taco_lite.viz.tags import interest_spans, render_tagged, tag_row
 
 __all__ = [
     "FIG_WIDTH",
@@ -30,4 +31,7 @@ __all__ = [
     "plot_cascade_candidates",
     "retrieval_results_png",
     "figure_png",
+    "tag_row",
+    "interest_spans",
+    "render_tagged",
 ]
