@@ -146,10 +146,30 @@ def test_token_loss_tiny(tmp_path):
 
 def test_fusion_step_tiny(tmp_path):
     res = fusion_step.main([*TINY, "--json", str(tmp_path / "r.json")])
-    (row,) = res["rows"]
-    assert row["pairs_cascade"] == 2 * 6 * (2 + 1) and row["pairs_all"] == 36
-    assert min(row["cascade_s"], row["random_s"], row["all_s"]) > 0
+    assert [(r["model"], r["B"]) for r in res["rows"]] == [("default", 6), ("paper", 6)]
+    for row in res["rows"]:
+        assert row["pairs_cascade"] == 2 * 6 * (2 + 1) and row["pairs_all"] == 36
+        assert min(row["cascade_s"], row["rest_s"], row["all_s"]) > 0 and row["all_measured"]
+        assert 0.0 <= row["fusion_share_cascade"] <= 1.0
+    assert res["model"]["paper"]["d"] == 32  # the tiny stand-in for d = 768
     assert json.loads((tmp_path / "r.json").read_text())["rows"][0]["B"] == 6
+    # above --max-all-pairs the all-pairs step is predicted, not run; caps shrink the grid
+    res = fusion_step.main([*TINY, "--max-all-pairs", "10", "--max-cascade-pairs", "paper=10"])
+    (row,) = res["rows"]
+    assert row["model"] == "default" and not row["all_measured"] and row["all_s"] is None
+    want = row["rest_s"] + 36 * row["per_pair_s"]
+    assert abs(row["all_pred_s"] - want) < 1e-12
+
+
+def test_fusion_step_cell_model_is_the_linear_split():
+    t = {"cascade": 3.0, "rest": 1.0}  # fusion 2 s over 2 * 4 * 3 = 24 pairs
+    r = fusion_step._cell("default", 4, 2, t)
+    assert r["per_pair_s"] == 2.0 / 24 and r["all_pred_s"] == 1.0 + 16 * 2.0 / 24
+    assert abs(r["fusion_share_cascade"] - 2 / 3) < 1e-12
+    assert r["all_over_cascade"] == r["all_pred_s"] / 3.0 and not r["all_measured"]
+    # the step ratio tends to the pair ratio when the rest vanishes
+    big = fusion_step._cell("paper", 512, 8, {"cascade": 100.0, "rest": 1e-9})
+    assert abs(big["all_over_cascade"] - big["pair_ratio"]) < 1e-6
 
 
 @pytest.mark.timeout(120)
