@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from taco_lite.config import ModelConfig, TrainConfig
-from taco_lite.evaluate import alignment
+from taco_lite.evaluate import alignment, attention
 from taco_lite.model import TacoModel
 from taco_lite.runtime.checkpoint import CheckpointError, save_checkpoint
 from taco_lite.text import Vocab, tokenize
@@ -94,6 +94,65 @@ def test_softmax_view_rows_sum_to_one(state):
     assert not torch.allclose(mat, dot)
 
 
+def _own_pair(state, row: int, name: str = "TACo"):
+    """The test clip's caption tokens (n, d), its real frames (m, d) and gold (n, m)."""
+    emb = state.embedded[name]
+    n, m = int(emb.text_mask[row].sum()), int(emb.video_mask[row].sum())
+    return emb.text_tokens[row, :n], emb.video_tokens[row, :m], emb.gold_frames[row, :n, :m]
+
+
+def test_fusion_attention_view_is_the_word_frame_block_of_fuse(state):
+    row = 4
+    y, x, gold = _own_pair(state, row)
+    n, m = y.shape[0], x.shape[0]
+    model = state.models["TACo"].model
+    with torch.no_grad():
+        _, att = model.fuse(y[None], torch.ones(1, n, dtype=torch.bool), x[None],
+                            torch.ones(1, m, dtype=torch.bool), return_attention=True)  # fmt: skip
+    att = att[:, 0]  # (layers, heads, n + m, n + m)
+    ones_t, ones_v = torch.ones(n, dtype=torch.bool), torch.ones(m, dtype=torch.bool)
+    for layer, head in ((-1, -1), (0, 1)):
+        res = render_alignment(state, row, "TACo", view="attention", layer=layer, head=head)
+        assert res.ok and res.png.startswith(b"\x89PNG")
+        full = att.mean((0, 1)) if layer < 0 else att[layer, head]
+        want = attention.word_frame_block(full, ones_t, ones_v)[1 : n - 1]  # words only
+        torch.testing.assert_close(torch.as_tensor(res.data["matrix"]), want)
+        mat = torch.as_tensor(res.data["matrix"])
+        torch.testing.assert_close(mat.sum(1), torch.ones(n - 2))  # renormalised over frames
+        # grounding of this view: argmax of the attention block against the world's gold
+        words = torch.zeros(n, dtype=torch.bool)
+        words[1 : n - 1] = True
+        g = attention.attention_grounding(
+            attention.word_frame_block(full, ones_t, ones_v), gold, words
+        )
+        assert (res.data["correct"], res.data["scored"]) == (g.correct, g.scored)
+        assert "fusion attention" in res.message
+    rollout = render_alignment(state, row, "TACo", view="rollout")
+    want = attention.word_frame_block(attention.attention_rollout(att), ones_t, ones_v)
+    torch.testing.assert_close(torch.as_tensor(rollout.data["matrix"]), want[1 : n - 1])
+    bad = render_alignment(state, row, "TACo", view="attention", layer=5)
+    assert not bad.ok and "layers 0..0" in bad.message
+    l1 = render_alignment(state, row, "baseline (L1)", view="attention")
+    assert l1.ok and "without L3" in l1.message
+
+
+def test_bias_free_views_and_their_grounding(state):
+    row = 2
+    y, x, gold = _own_pair(state, row)
+    n = y.shape[0]
+    res = render_alignment(state, row, "TACo", view="centred")
+    mat = torch.as_tensor(res.data["matrix"])  # (words, m)
+    torch.testing.assert_close(mat.mean(0), torch.zeros(mat.shape[1]), atol=1e-6, rtol=0)
+    words = torch.zeros(n, dtype=torch.bool)
+    words[1 : n - 1] = True
+    centred = alignment.centre_over_words(alignment.token_frame_scores(y, x), words)
+    g = alignment.clip_grounding(centred, gold, words)
+    assert (res.data["correct"], res.data["scored"]) == (g.correct, g.scored)
+    assert "centred over words" in res.message
+    ws = torch.as_tensor(render_alignment(state, row, "TACo", view="word_softmax").data["matrix"])
+    torch.testing.assert_close(ws.sum(0), torch.ones(ws.shape[1]))  # each frame: 1 over words
+
+
 def test_student_softmax_is_used_and_falls_back_when_missing(state):
     def student_todo(scores, tau):
         raise NotImplementedError
@@ -143,6 +202,23 @@ def test_alignment_explorer_widget_reacts_to_its_controls(state):
     assert ex.last.data["tokens"] == ["small"]
     ex.controls["model"].value = "baseline (L1)"
     assert ex.last.ok
+
+
+def test_alignment_explorer_fusion_attention_controls_redraw(state):
+    ex = alignment_explorer(state, row=3)
+    ex.controls["view"].value = "attention"
+    assert ex.last.ok and ex.last.data["view"] == "attention"
+    mean = bytes(ex.image.value)
+    assert [v for _, v in ex.controls["head"].options] == [-1, 0, 1]  # mean, heads of d=32/2
+    ex.controls["head"].value = 1
+    assert ex.last.data["head"] == 1 and bytes(ex.image.value) != mean
+    one_head = bytes(ex.image.value)
+    ex.controls["layer"].value = 0
+    assert ex.last.ok and ex.last.data["layer"] == 0
+    ex.controls["view"].value = "rollout"
+    assert ex.last.ok and bytes(ex.image.value) != one_head
+    ex.controls["view"].value = "centred"
+    assert ex.last.ok and "centred" in ex.last.message
 
 
 # ------------------------------------------------------------------ cascade sampler
@@ -265,7 +341,7 @@ def test_encode_caption_reproduces_the_encoder_pass(state, world):
         n = len(enc.words)
         torch.testing.assert_close(enc.text_tokens, emb.text_tokens[row, :n], atol=1e-5, rtol=0)
         torch.testing.assert_close(enc.token_weights, emb.token_weights[row, :n])
-    assert alignment.VIEWS == ("dot", "softmax")
+    assert alignment.VIEWS == ("dot", "softmax", "centred", "word_softmax")
 
 
 # ------------------------------------------------------------------ notebook 07

@@ -3,13 +3,25 @@
 Notebooks do `from taco_lite import course as checks` and call the names below.
 
 - feedback.py: `rel_error`, `CheckReport`, `CheckFailed` and the probe helpers of every check.
-- reference.py: the kit's answer to each exercise; `use_or_reference`, `call_or_reference`.
-- nb00_world.py ... nb05_training.py: the `check_*` functions of one notebook each.
-- assignments.py: nbgrader release / execute / autograde and the command line
-  (`python -m taco_lite.course release --out build/student`).
+- references.py: the kit's answer to each exercise; `use_or_reference`, `call_or_reference`.
+- nb00_world.py ... nb07_alignment.py: the `check_*` functions of one notebook each.
+- notebooks.py: the lesson notebooks as files (read, write, each cell's nbgrader role).
+- student.py, runner.py, grading.py: student versions, executed copies, nbgrader autograde.
+- cli.py: the command line, `python -m taco_lite.course release --out build/student`
+  (also `execute`, `autograde`).
 """
 
-from taco_lite.course.assignments import (
+from taco_lite.course.cli import build_parser, main
+from taco_lite.course.feedback import TOL, CheckFailed, CheckReport, rel_error
+from taco_lite.course.grading import GradeResult, autograde
+from taco_lite.course.nb00_world import check_gold_clip_frames, check_segments_with_noun
+from taco_lite.course.nb01_pos import check_idf_table, check_interest_mask, check_token_weights
+from taco_lite.course.nb02_sentence_nce import check_sentence_nce, check_video_global
+from taco_lite.course.nb03_token_nce import check_token_nce, check_token_video_scores
+from taco_lite.course.nb04_cascade import check_fusion_nce, check_hard_negatives, check_pair_scores
+from taco_lite.course.nb05_training import check_recall_at_k, check_train_step, overfit_one_batch
+from taco_lite.course.nb07_alignment import check_word_frame_block
+from taco_lite.course.notebooks import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
     CODE_STUB,
@@ -17,35 +29,21 @@ from taco_lite.course.assignments import (
     END_SOLUTION,
     NOTEBOOK_GLOB,
     TEXT_STUB,
-    CellError,
-    GradeResult,
-    autograde,
-    build_parser,
     cell_role,
-    error_cells,
-    execute,
-    execute_notebook,
     lesson_notebooks,
-    main,
     notebooks_dir,
-    release,
-    release_notebook,
+    read_notebook,
     repo_root,
-    stub_mismatches,
+    write_notebook,
 )
-from taco_lite.course.feedback import TOL, CheckFailed, CheckReport, rel_error
-from taco_lite.course.nb00_world import check_gold_clip_frames, check_segments_with_noun
-from taco_lite.course.nb01_pos import check_idf_table, check_interest_mask, check_token_weights
-from taco_lite.course.nb02_sentence_nce import check_sentence_nce, check_video_global
-from taco_lite.course.nb03_token_nce import check_token_nce, check_token_video_scores
-from taco_lite.course.nb04_cascade import check_fusion_nce, check_hard_negatives, check_pair_scores
-from taco_lite.course.nb05_training import check_recall_at_k, check_train_step, overfit_one_batch
-from taco_lite.course.reference import (
+from taco_lite.course.references import (
     call_or_reference,
     loss_fns_with_fallback,
     reference,
     use_or_reference,
 )
+from taco_lite.course.runner import CellError, error_cells, execute, execute_notebook
+from taco_lite.course.student import release, release_notebook, stub_mismatches
 
 __all__ = [
     "TOL",
@@ -71,6 +69,7 @@ __all__ = [
     "check_train_step",
     "overfit_one_batch",
     "check_recall_at_k",
+    "check_word_frame_block",
     "NOTEBOOK_GLOB",
     "CODE_STUB",
     "TEXT_STUB",
@@ -81,6 +80,8 @@ __all__ = [
     "repo_root",
     "notebooks_dir",
     "lesson_notebooks",
+    "read_notebook",
+    "write_notebook",
     "cell_role",
     "release_notebook",
     "release",

@@ -13,14 +13,16 @@ head, (layers, A, heads, n + m, n + m); the functions here turn one pair's weigh
 - `attention_grounding`, `clip_accuracies`: grounding read from any such matrix, by the rule
   of `metrics.grounding_counts` (is a word's argmax frame a gold frame?).
 
-Tensors only: no model, no world, no plotting. Shapes: L = n + m tokens of the concatenation.
+`split_clip_accuracies` runs a model over a whole embedded split and gives each clip's grounding
+accuracy under one view (the notebook-07 histogram); everything else is tensors only: no
+model, no world, no plotting. Shapes: L = n + m tokens of the concatenation.
 """
 
 from __future__ import annotations
 
 import torch
 
-from taco_lite.evaluate.alignment import ClipGrounding, clip_grounding
+from taco_lite.evaluate.alignment import VIEWS, ClipGrounding, apply_view, clip_grounding
 from taco_lite.shapes import require_bool, require_dims, require_float, shape_str
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "attention_rollout",
     "attention_grounding",
     "clip_accuracies",
+    "caption_words",
+    "split_clip_accuracies",
 ]
 
 ATTENTION_VIEWS = ("attention", "rollout")
@@ -179,3 +183,59 @@ def clip_accuracies(
     n_scored = scored.sum(1)  # (N,)
     acc = hit.sum(1).float() / n_scored.clamp_min(1).float()  # (N,)
     return acc.masked_fill(n_scored == 0, float("nan")), n_scored
+
+
+def caption_words(text_mask: torch.Tensor) -> torch.Tensor:
+    """The real words of each caption: text_mask without [CLS] (first) and [SEP] (last real).
+
+    text_mask: bool (N, n), real tokens a prefix of each row. -> bool (N, n).
+    """
+    require_bool("text_mask", text_mask)
+    require_dims("text_mask", text_mask, "(N, n)")
+    words = text_mask.clone()
+    words[:, 0] = False
+    last = (text_mask.sum(1) - 1).clamp_min(0)  # (N,) index of [SEP]
+    words[torch.arange(words.shape[0]), last] = False
+    return words  # (N, n)
+
+
+@torch.no_grad()
+def split_clip_accuracies(
+    model, emb, view: str = "dot", tau: float = 1.0, chunk: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each clip's grounding accuracy on its own caption, under one explorer view.
+
+    model: a TacoModel (used only by the attention views); emb: `inference.Embedded` of a
+    split. view: one of `alignment.VIEWS` (on y^p . x^k; tau for the softmax views) or
+    `ATTENTION_VIEWS` (f_m's word -> frame block, heads and layers averaged, or the rollout).
+    The scored tokens are the caption's words with gold frames, as in the alignment explorer
+    with "all words". Returns (accuracy (N,) with NaN where no word has a gold frame, scored
+    (N,)), as `clip_accuracies`.
+    """
+    if view not in VIEWS and view not in ATTENTION_VIEWS:
+        raise ValueError(f"view is {view!r} but must be one of {VIEWS + ATTENTION_VIEWS}")
+    N, n, _ = emb.text_tokens.shape
+    m = emb.video_tokens.shape[1]
+    words = caption_words(emb.text_mask)  # (N, n)
+    mats = torch.zeros(N, n, m)  # (N, n, m) the view's matrix per clip, padding 0
+    if view in VIEWS:
+        sim = torch.einsum("ipd,ikd->ipk", emb.text_tokens.float(), emb.video_tokens.float())
+        for i in range(N):
+            mats[i] = apply_view(sim[i], view, tau, emb.video_mask[i], words[i])  # (n, m)
+    else:
+        for a0 in range(0, N, chunk):
+            sl = slice(a0, min(N, a0 + chunk))
+            tm, vm = emb.text_mask[sl], emb.video_mask[sl]  # (A, n), (A, m)
+            _, att = model.fuse(
+                emb.text_tokens[sl].to(next(model.parameters()).device), tm,
+                emb.video_tokens[sl].to(next(model.parameters()).device), vm,
+                return_attention=True,
+            )  # fmt: skip  # (layers, A, heads, n + m, n + m)
+            att = att.float().cpu()
+            for a in range(att.shape[1]):
+                one = att[:, a]  # (layers, heads, n + m, n + m)
+                full = (
+                    attention_rollout(one) if view == "rollout" else select_heads(one, None, None)
+                )
+                mats[a0 + a] = word_frame_block(full, tm[a], vm[a])  # (n, m)
+    return clip_accuracies(mats, emb.gold_frames, words, emb.video_mask)

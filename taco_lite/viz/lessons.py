@@ -15,7 +15,13 @@ from taco_lite.viz import FIG_WIDTH, STEP_COLOURS, kit_style
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_loss_curves", "plot_negative_scores", "plot_split_sizes", "plot_temperature"]
+__all__ = [
+    "plot_loss_curves",
+    "plot_negative_scores",
+    "plot_split_sizes",
+    "plot_temperature",
+    "plot_grounding_histogram",
+]
 
 
 def _figure(width: float = FIG_WIDTH, height: float = 3.6, ncols: int = 1) -> tuple[Figure, Any]:
@@ -120,4 +126,48 @@ def plot_loss_curves(
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_grounding_histogram(
+    accuracies: Mapping[str, Mapping[str, Sequence[float]]], bins: int = 5, title: str = ""
+) -> Figure:
+    """Per-clip grounding accuracy over a split, one panel per view, one bar colour per model (07).
+
+    accuracies: {view label: {model name: per-clip accuracies in [0, 1]}}; NaN entries (clips
+    without a word that has gold frames) are dropped and counted in the legend. Bars show the
+    share of clips per accuracy bin (bins equal bins over [0, 1], the last one closed), side by
+    side per model; the legend gives each model's mean and median over the clips it scored.
+    """
+    import numpy as np
+
+    if not accuracies:
+        raise ValueError("accuracies is empty: give {view: {model: per-clip accuracies}}")
+    if bins < 1:
+        raise ValueError(f"bins is {bins} but must be >= 1 (try 5)")
+    fig, axes = _figure(width=max(FIG_WIDTH, 4.2 * len(accuracies)), height=3.4,
+                        ncols=len(accuracies))  # fmt: skip
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for ax, (view, by_model) in zip(axes, accuracies.items(), strict=True):
+        width = (edges[1] - edges[0]) / (len(by_model) + 1)
+        for k, (name, values) in enumerate(by_model.items()):
+            acc = np.asarray(values, dtype=float)
+            dropped = int(np.isnan(acc).sum())
+            acc = acc[~np.isnan(acc)]
+            if acc.size and (acc.min() < 0 or acc.max() > 1):
+                raise ValueError(f"{name} / {view}: accuracies must lie in [0, 1]")
+            counts, _ = np.histogram(acc, bins=edges)
+            share = counts / max(acc.size, 1)
+            label = f"{name}: mean {acc.mean():.2f}, median {np.median(acc):.2f} ({acc.size} clips)"
+            if dropped:
+                label += f", {dropped} without gold"
+            ax.bar(edges[:-1] + width * (k + 0.5), share, width=width, align="edge",
+                   color=STEP_COLOURS[k % len(STEP_COLOURS)], label=label)  # fmt: skip
+        ax.set_xticks(edges)
+        ax.set_xlabel("grounding accuracy of a clip (words whose best frame is gold)")
+        ax.set_ylabel("share of clips")
+        ax.set_title(view, fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

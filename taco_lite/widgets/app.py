@@ -24,7 +24,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from taco_lite.widgets.cascade import cascade_rows, render_cascade
-from taco_lite.widgets.render import POS_FILTERS, RenderResult, render_alignment
+from taco_lite.widgets.render import ALIGNMENT_VIEWS, POS_FILTERS, RenderResult, render_alignment
 from taco_lite.widgets.retrieval import EXAMPLE_QUERY, on_query_change
 from taco_lite.widgets.state import ExplorerState, load_explorer_models
 
@@ -112,7 +112,14 @@ def _model_dropdown(state: ExplorerState, default: str | None = None) -> widgets
 def alignment_explorer(
     state: ExplorerState, row: int = 0, model: str | None = None, view: str = "dot"
 ) -> Explorer:
-    """Pick a test segment (or type a caption) and see which frames each word grabs."""
+    """Pick a test segment (or type a caption) and see which frames each word grabs.
+
+    Views (`render.ALIGNMENT_VIEWS`): token . frame similarity, its softmax over frames, the
+    two column-bias-free views, and f_m's word -> frame attention (layer and head menus, -1 =
+    mean) or its rollout across layers.
+    """
+    layers = [int(em.model_cfg.fusion_layers) for em in state.models.values()] or [0]
+    heads = [int(em.model_cfg.heads) for em in state.models.values()] or [1]
     segs = [
         (f"{r}: {state.caption_of(r)}", r) for r in range(len(state.seg_ids))
     ]  # fmt: skip
@@ -122,11 +129,14 @@ def alignment_explorer(
         ),  # fmt: skip
         "model": _model_dropdown(state, model),
         "view": widgets.ToggleButtons(
-            options=[("token . frame", "dot"), ("softmax over frames", "softmax")],
+            options=[(_VIEW_BUTTONS[v], v) for v in ALIGNMENT_VIEWS],
             value=view,
             description="view",
-            style={"button_width": "160px"},
+            tooltips=[ALIGNMENT_VIEWS[v] for v in ALIGNMENT_VIEWS],
+            style={"button_width": "175px"},
         ),
+        "layer": _indexed_dropdown("layer", max(layers), "taco-layer"),
+        "head": _indexed_dropdown("head", max(heads), "taco-head"),
         "pos_filter": widgets.Dropdown(
             options=list(POS_FILTERS), value="all words", description="POS"
         ),  # fmt: skip
@@ -139,13 +149,34 @@ def alignment_explorer(
         ),
     }
 
-    def render(row: int, model: str, view: str, pos_filter: str, caption: str) -> RenderResult:
-        return render_alignment(state, row, model, view, pos_filter, caption)
+    def render(
+        row: int, model: str, view: str, pos_filter: str, caption: str, layer: int, head: int
+    ) -> RenderResult:
+        return render_alignment(state, row, model, view, pos_filter, caption, layer, head)
 
     return Explorer(
         "alignment-explorer", controls, render,
-        [["row", "model"], ["view", "pos_filter"], ["caption"]],
+        [["row", "model"], ["view"], ["layer", "head", "pos_filter"], ["caption"]],
     )  # fmt: skip
+
+
+_VIEW_BUTTONS = {  # short button texts; the tooltips and axis labels say the full name
+    "dot": "token . frame",
+    "softmax": "softmax over frames",
+    "centred": "centred over words",
+    "word_softmax": "softmax over words",
+    "attention": "fusion attention",
+    "rollout": "attention rollout",
+}
+
+
+def _indexed_dropdown(name: str, count: int, css: str) -> widgets.Dropdown:
+    """'mean' (value -1) and 1..count (values 0..count-1): which fusion layer or head to show."""
+    options = [("mean", -1)] + [(str(i + 1), i) for i in range(count)]
+    dd = widgets.Dropdown(options=options, value=-1, description=f"fusion {name}",
+                          layout=widgets.Layout(width="200px"))  # fmt: skip
+    dd.add_class(css)
+    return dd
 
 
 def cascade_explorer(state: ExplorerState, anchor: int = 0, k_neg: int = 4) -> Explorer:

@@ -20,11 +20,22 @@ from typing import Any
 import torch
 
 from taco_lite import viz
-from taco_lite.evaluate import alignment
+from taco_lite.evaluate import alignment, attention
 from taco_lite.text.pos import CaptionError
 from taco_lite.widgets.state import EncodedCaption, ExplorerState, encode_caption
 
-__all__ = ["POS_FILTERS", "RenderResult", "one_thread", "model_and_embeddings", "render_alignment"]
+__all__ = [
+    "POS_FILTERS",
+    "ALIGNMENT_VIEWS",
+    "RenderResult",
+    "one_thread",
+    "model_and_embeddings",
+    "fusion_attention",
+    "render_alignment",
+]
+
+# every view of the alignment explorer -> what it computes (the button and axis labels)
+ALIGNMENT_VIEWS: dict[str, str] = {**alignment.VIEW_LABELS, **attention.ATTENTION_LABELS}
 
 # POS filter of the alignment explorer -> UPOS tags kept (None = every word)
 POS_FILTERS: dict[str, frozenset[str] | None] = {
@@ -104,6 +115,47 @@ def _row_label(enc: EncodedCaption, p: int) -> str:
     return f"{word}  {enc.tags[p]}"
 
 
+def fusion_attention(
+    em: Any, text_tokens: torch.Tensor, video_tokens: torch.Tensor
+) -> torch.Tensor:
+    """f_m's attention for one (caption, clip) pair: (layers, heads, n + m, n + m).
+
+    text_tokens (n, d) and video_tokens (m, d) as `TacoModel.embed` gives them (real entries
+    only), so this is exactly the fusion pass that scores the pair (s3, Eq. 2).
+    """
+    n, m = text_tokens.shape[0], video_tokens.shape[0]
+    _, att = em.model.fuse(
+        text_tokens[None], torch.ones(1, n, dtype=torch.bool),
+        video_tokens[None], torch.ones(1, m, dtype=torch.bool), return_attention=True,
+    )  # fmt: skip  # (layers, 1, heads, n + m, n + m)
+    return att[:, 0].float()  # (layers, heads, n + m, n + m)
+
+
+def _attention_view(
+    em: Any, enc: EncodedCaption, video_tokens: torch.Tensor, view: str, layer: int, head: int
+) -> tuple[torch.Tensor, str]:
+    """The word -> frame block (n, m) of f_m's attention (one layer/head, means, or rollout)."""
+    att = fusion_attention(em, enc.text_tokens, video_tokens)  # (layers, heads, L, L)
+    n_layers, n_heads = att.shape[:2]
+    if n_layers == 0:
+        raise ValueError(f"{em.name} has fusion_layers=0: there is no fusion attention to show")
+    if view == "rollout":
+        full = attention.attention_rollout(att)  # (L, L)
+        label = f"attention rollout over {n_layers} layers (heads averaged)"
+    else:
+        lay = None if layer < 0 else layer
+        hd = None if head < 0 else head
+        full = attention.select_heads(att, lay, hd)  # (L, L)
+        where = "mean of layers" if lay is None else f"layer {lay + 1}/{n_layers}"
+        who = "mean of heads" if hd is None else f"head {hd + 1}/{n_heads}"
+        label = f"fusion attention word -> frame ({where}, {who})"
+    n, m = enc.text_tokens.shape[0], video_tokens.shape[0]
+    block = attention.word_frame_block(
+        full, torch.ones(n, dtype=torch.bool), torch.ones(m, dtype=torch.bool)
+    )  # (n, m), rows renormalised over the frames
+    return block, label + ", renormalised over frames"
+
+
 @one_thread
 def render_alignment(
     state: ExplorerState,
@@ -112,19 +164,23 @@ def render_alignment(
     view: str = "dot",
     pos_filter: str = "all words",
     caption: str | None = None,
+    layer: int = -1,
+    head: int = -1,
 ) -> RenderResult:
     """Alignment explorer: one caption's tokens against the frames of test segment `row`.
 
     caption None/blank: the segment's own caption, with the world's gold frames and the
-    grounding accuracy (is each word's best frame a gold frame?). A typed caption is scored
-    against the same frames, without gold (the world has none for it).
+    grounding accuracy *of the view shown* (is each word's best frame in this matrix a gold
+    frame?). A typed caption is scored against the same frames, without gold (the world has
+    none for it). view: a key of `ALIGNMENT_VIEWS`; layer / head (0-based, -1 = mean) choose
+    the fusion attention map of view "attention" (rollout averages the heads itself).
     """
     if not 0 <= row < len(state.seg_ids):
         return RenderResult.problem(
             f"segment {row} does not exist: pick 0..{len(state.seg_ids) - 1}"
         )
-    if view not in alignment.VIEWS:
-        return RenderResult.problem(f"view {view!r} unknown: use one of {alignment.VIEWS}")
+    if view not in ALIGNMENT_VIEWS:
+        return RenderResult.problem(f"view {view!r} unknown: use one of {list(ALIGNMENT_VIEWS)}")
     if pos_filter not in POS_FILTERS:
         return RenderResult.problem(
             f"POS filter {pos_filter!r} unknown: use one of {list(POS_FILTERS)}"
@@ -144,16 +200,31 @@ def render_alignment(
     video_tokens = emb.video_tokens[row][vmask]  # (m, d)
     frames = state.world.segment_frames(seg_id)  # (m, H, W, 3) uint8
     scores = alignment.token_frame_scores(enc.text_tokens, video_tokens)  # (n, m)
-    best = alignment.best_frame_per_token(scores)  # (n,)
+    n, m = scores.shape
+    words = torch.zeros(n, dtype=torch.bool)
+    words[1 : n - 1] = True  # the caption's words, not [CLS]/[SEP]
     tau = float(em.model_cfg.tau2) if em.model_cfg.normalize else 1.0
     if view == "softmax":
         shown, note = _softmax(state, scores, tau)
         notes += [note] if note else []
         value_label = f"softmax over frames (tau2 = {tau:g})"
+    elif view in attention.ATTENTION_VIEWS:
+        try:
+            shown, value_label = _attention_view(em, enc, video_tokens, view, layer, head)
+        except ValueError as e:
+            return RenderResult.problem(str(e), seg_id=seg_id)
+        if not em.has_fusion:
+            notes.append(
+                f"{model} was trained without L3, so its fusion layers were never trained: "
+                "this attention is that of a randomly initialised f_m"
+            )
     else:
-        shown, value_label = scores, "token . frame (dot product)"
+        shown = alignment.apply_view(scores, view, tau, word_mask=words)
+        value_label = ALIGNMENT_VIEWS[view] + (
+            f" (tau2 = {tau:g})" if view == "word_softmax" else ""
+        )
+    best = alignment.best_frame_per_token(shown)  # (n,) the argmax of the matrix shown
 
-    n, m = scores.shape
     keep_tags = POS_FILTERS[pos_filter]
     rows = [
         p for p in range(1, n - 1)  # words only, not [CLS]/[SEP]
@@ -169,9 +240,9 @@ def render_alignment(
         gold_full = emb.gold_frames[row][:n, :m]  # (n, m) bool, word w at token w + 1
         shown_mask = torch.zeros(n, dtype=torch.bool)
         shown_mask[rows] = True
-        grounding = alignment.clip_grounding(scores, gold_full, shown_mask)
+        grounding = alignment.clip_grounding(shown, gold_full, shown_mask)
         gold = gold_full[rows].numpy()
-        status = str(grounding)
+        status = f"{ALIGNMENT_VIEWS[view]}: {grounding}"
     else:
         status = "typed caption: no gold frames in the world for it, so no grounding accuracy"
     title = f"{model} | test segment {row} (world segment {seg_id}) | {text!r}\n{status}"
@@ -194,6 +265,7 @@ def render_alignment(
         message,
         {
             "seg_id": seg_id, "caption": text, "own_caption": own, "view": view,
+            "layer": layer, "head": head, "value_label": value_label,
             "tokens": [enc.words[p] for p in rows], "tags": [enc.tags[p] for p in rows],
             "best_frames": best[idx].tolist(), "matrix": shown[idx].numpy(),
             "accuracy": grounding.accuracy if grounding else None,
