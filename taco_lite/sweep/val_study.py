@@ -24,6 +24,8 @@ so that the train - val gap measures memorisation at equal gallery size. The row
 | tau2-0.2 | tau2 = 0.2 instead of 0.07 | (iii) temperature |
 | B128 | batch 128 (steps / 4: the same pairs seen) | (iv) negatives per batch |
 | L1-endless, L1+L2-endless | fresh clips every epoch (`data.EndlessTrainSet`) | (v) memorisation |
+| L1+L3, TACo | with L3 (cascade negatives, K' = 8) | L3's pull on the encoders |
+| L1+L3-det, TACo-det | the same, fusion inputs detached: L3 trains only f_m | L2 given L3 |
 
 Masking false negatives (i) is beyond the paper. Results go to OUT/results.jsonl and the ranks
 of every query to OUT/ranks/, so that `--report` can pair runs query by query
@@ -33,6 +35,7 @@ of every query to OUT/ranks/, so that `--report` can pair runs query by query
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import time
@@ -57,6 +60,10 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     "tau2-0.2": {"losses": "L1+L2", "tau2": 0.2},
     "L1-B128": {"losses": "L1", "batch_size": 128},
     "B128": {"losses": "L1+L2", "batch_size": 128},
+    "L1+L3": {"losses": "L1+L3"},
+    "TACo": {"losses": "L1+L2+L3"},
+    "L1+L3-det": {"losses": "L1+L3", "mode": "detach-fusion"},
+    "TACo-det": {"losses": "L1+L2+L3", "mode": "detach-fusion"},
     "L1-endless": {"losses": "L1", "endless": True},
     "L1+L2-endless": {"losses": "L1+L2", "endless": True},
 }
@@ -95,8 +102,8 @@ class _LastBatch:
 
 
 def loss_fns(mode: str | None, last: _LastBatch) -> LossFns:
-    """LossFns for an experiment mode: None, "fn-mask", "detach-text" or "detach-video"."""
-    if mode is None:
+    """LossFns for a mode: None, "fn-mask", "detach-text", "detach-video" ("detach-fusion": default)."""
+    if mode in (None, "detach-fusion"):  # detach-fusion acts on the model (`_fuse_detached`)
         return LossFns()
     if mode == "detach-text":
         return LossFns(token_video_scores=lambda t, v, m: token_video_scores(t.detach(), v, m))
@@ -115,6 +122,28 @@ def loss_fns(mode: str | None, last: _LastBatch) -> LossFns:
 
         return LossFns(token_nce=masked_token_nce)
     raise ValueError(f"unknown mode {mode!r}: use fn-mask, detach-text or detach-video")
+
+
+@contextlib.contextmanager
+def _fuse_detached(active: bool):
+    """While active, `TacoModel.fuse` sees detached encoder outputs: L3 trains f_m alone."""
+    from taco_lite.model import TacoModel
+
+    if not active:
+        yield
+        return
+    original = TacoModel.fuse
+
+    def fuse(self, text_tokens, text_mask, video_tokens, video_mask, **kw):
+        return original(
+            self, text_tokens.detach(), text_mask, video_tokens.detach(), video_mask, **kw
+        )
+
+    TacoModel.fuse = fuse
+    try:
+        yield
+    finally:
+        TacoModel.fuse = original
 
 
 @torch.no_grad()
@@ -170,10 +199,11 @@ def run_experiment(
             data["base"], data["vocab"], data["idf"], seed=seed, pairs_per_epoch=len(train_set)
         )
     t0 = time.perf_counter()
-    result = train(
-        model_cfg, train_cfg, datasets={"train": train_set}, vocab=data["vocab"],
-        fns=loss_fns(mode, last), collate_fn=last.collate,
-    )  # fmt: skip
+    with _fuse_detached(mode == "detach-fusion"):
+        result = train(
+            model_cfg, train_cfg, datasets={"train": train_set}, vocab=data["vocab"],
+            fns=loss_fns(mode, last), collate_fn=last.collate,
+        )  # fmt: skip
     seconds = time.perf_counter() - t0
     if endless:
         spe = len(train_set) // B
@@ -193,6 +223,7 @@ def run_experiment(
         "pair_views": result.extra["pair_views"],
         "fn_masked_share": last.masked / last.calls if last.calls else None,
         "L1_last50": _mean([h["L1"] for h in tail]), "L2_last50": _mean([h["L2"] for h in tail]),
+        "L3_last50": _mean([h["L3"] for h in tail]),
         **{f"{split}_{d}": rank_metrics(r) for split, rr in ranks.items() for d, r in rr.items()},
     }  # fmt: skip
     with open(out / "results.jsonl", "a") as f:
