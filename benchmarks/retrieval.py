@@ -11,7 +11,7 @@ with the `fast` preset (trained here unless `--checkpoint` is given).
 Items are the world's test + val + comp splits concatenated (about 1050 segments, none seen in
 training); N items are drawn from them with a fixed seed, the same N for both methods. Both
 timed paths start from the cached encoder outputs (`inference.embed_dataset`, run once) and
-include their own s1/s2 computation, as `evaluate._subset_report` does.
+include their own s1/s2 computation, as `evaluate.retrieval._subset_report` does.
 """
 
 from __future__ import annotations

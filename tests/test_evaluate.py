@@ -1,4 +1,4 @@
-"""evaluate.py and inference.py: scores over a split, cascade inference, grounding, the CLI."""
+"""taco_lite.evaluate and inference.py: scores over a split, cascade, grounding, the CLI."""
 
 from __future__ import annotations
 

@@ -2,18 +2,10 @@
 
 `python -m taco_lite.evaluate --checkpoint PATH` is the command line."""
 
-from taco_lite.evaluate.retrieval import (
-    GROUNDING_POS,
-    build_parser,
-    datasets_for_checkpoint,
-    evaluate,
-    evaluate_retrieval,
-    format_report,
-    gold_pos_ids,
-    grounding_accuracy_report,
-    main,
-    ranked_retrieval,
-)
+from taco_lite.evaluate.cli import build_parser, datasets_for_checkpoint, main
+from taco_lite.evaluate.grounding import GROUNDING_POS, gold_pos_ids, grounding_accuracy_report
+from taco_lite.evaluate.report import evaluate, format_report
+from taco_lite.evaluate.retrieval import evaluate_retrieval, ranked_retrieval
 
 __all__ = [
     "GROUNDING_POS",

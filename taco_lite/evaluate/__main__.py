@@ -1,6 +1,6 @@
-"""`python -m taco_lite.evaluate`: the command line of `taco_lite.evaluate.retrieval.main`."""
+"""`python -m taco_lite.evaluate`: the command line of `taco_lite.evaluate.cli.main`."""
 
-from taco_lite.evaluate.retrieval import main
+from taco_lite.evaluate.cli import main
 
 if __name__ == "__main__":
     main()
