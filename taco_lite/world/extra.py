@@ -25,7 +25,8 @@ import dataclasses
 
 import numpy as np
 
-from .scenes import World, generate_world
+from .generate import generate_world
+from .types import World
 
 ROLES = {"train": 1, "val": 2, "test": 3, "comp": 4}
 _FRACS = {  # (val_frac, test_frac, comp_frac) that put every clip in the role's split

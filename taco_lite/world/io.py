@@ -15,7 +15,7 @@ import os
 import zlib
 from pathlib import Path
 
-from .scenes import FORMAT_VERSION, REGENERATE, SPLITS, World
+from .types import FORMAT_VERSION, REGENERATE, SPLITS, World
 
 SCRIPT_FILE = "world.json.gz"
 MANIFEST_FILE = "manifest.json"
