@@ -15,7 +15,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from taco_lite.text.tokenizer import check_caption_text, tokenize
+# CACHE_ENV: a tag cache named by this variable is used when `tag_captions` gets no
+# `cache_path` (e.g. on a GPU box: `TACO_TAG_CACHE=tags.json python -m taco_lite.train ...`).
+from taco_lite.text.tokenizer import CACHE_ENV, check_caption_text, remember_tokens, tokenize
 
 # Index 0 is for specials and padding; then the 17 Universal POS tags (universaldependencies.org/u/pos)
 UPOS: list[str] = [
@@ -128,13 +130,57 @@ def _read_disk_cache(path: Path, key: str) -> dict[str, list[str]]:
     }
 
 
+def _read_disk_tokens(path: Path, tags: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The cache's tokens of each caption, kept only where they line up with its tags."""
+    try:
+        tokens = json.loads(path.read_text(encoding="utf-8")).get("tokens", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(tokens, dict):
+        return {}
+    return {
+        c: t
+        for c, t in tokens.items()
+        if c in tags and isinstance(t, list) and len(t) == len(tags[c])
+        and all(isinstance(w, str) and w for w in t)
+    }  # fmt: skip
+
+
+def _cached_only(captions: list[str], path: Path) -> list[list[str]] | None:
+    """Tags (and tokens) of `captions` from the disk cache alone, or None if any is missing.
+
+    Reads the pipeline name from the file itself, so spaCy is never imported: this is how a
+    machine without spaCy (a GPU box) trains on captions tagged elsewhere (issue 12).
+    """
+    if not path.exists():
+        return None
+    try:
+        key = json.loads(path.read_text(encoding="utf-8")).get("pipeline")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(key, str):
+        return None
+    disk = _read_disk_cache(path, key)
+    tokens = _read_disk_tokens(path, disk)
+    if any(c not in disk or c not in tokens for c in captions):
+        return None
+    remember_tokens({c: tokens[c] for c in captions})
+    for c in captions:
+        _TAG_CACHE.setdefault((key, c), tuple(disk[c]))
+    return [list(disk[c]) for c in captions]
+
+
 def _write_disk_cache(path: Path, key: str, tags: dict[str, list[str]]) -> None:
-    """Atomic write (tmp file + os.replace) so an interrupted run never leaves half a file."""
+    """Atomic write (tmp file + os.replace) so an interrupted run never leaves half a file.
+
+    Next to the tags it stores each caption's tokens, so that a reader needs no tokenizer.
+    """
+    tokens = {c: tokenize(c) for c in tags}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"pipeline": key, "tags": tags}, f)
+            json.dump({"pipeline": key, "tags": tags, "tokens": tokens}, f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -154,6 +200,10 @@ def tag_captions(
     its original case (case helps the tagger). Repeated captions are tagged once, results are
     cached in memory per pipeline, and `cache_path` adds a JSON cache on disk (keyed by
     pipeline name and version) so that a second run skips spaCy entirely.
+
+    Without `cache_path`, the file named by the environment variable TACO_TAG_CACHE is used.
+    When `nlp` is None and the cache holds every caption (tags and tokens), spaCy is not even
+    imported: a GPU machine without spaCy can train on captions tagged on a CPU machine.
     """
     if isinstance(captions, str):
         raise ValueError("tag_captions takes a list of captions; for one caption use [caption]")
@@ -163,6 +213,12 @@ def tag_captions(
             check_caption_text(c)
         except ValueError as e:
             raise ValueError(f"caption {i}: {e}") from None
+    if cache_path is None and os.environ.get(CACHE_ENV):
+        cache_path = os.environ[CACHE_ENV]
+    if nlp is None and cache_path is not None:
+        cached = _cached_only(captions, Path(cache_path))
+        if cached is not None:
+            return cached
     if nlp is None:
         nlp = load_nlp()
     key = pipeline_key(nlp)
@@ -197,7 +253,9 @@ def tag_captions(
             )
         _TAG_CACHE[(key, caption)] = tags
 
-    if cache_path is not None and any(c not in disk for c in captions):
+    if cache_path is not None and (
+        any(c not in disk for c in captions) or not _read_disk_tokens(Path(cache_path), disk)
+    ):
         disk.update({c: list(_TAG_CACHE[(key, c)]) for c in captions})
         _write_disk_cache(Path(cache_path), key, disk)
     return [list(_TAG_CACHE[(key, c)]) for c in captions]
@@ -206,3 +264,37 @@ def tag_captions(
 def clear_tag_cache() -> None:
     """Forget the in-memory tags (the disk cache is untouched)."""
     _TAG_CACHE.clear()
+
+
+def write_world_cache(path: str | os.PathLike, world_dir: str | os.PathLike | None = None) -> int:
+    """Tag every caption of a generated world into the cache file `path`; return how many.
+
+    Run it once on a machine with spaCy; then `TACO_TAG_CACHE=path` lets a machine without
+    spaCy train and evaluate on that world (the captions' tokens travel in the same file).
+    """
+    from taco_lite.world import load_world
+
+    world = load_world(world_dir) if world_dir is not None else load_world()
+    captions = list(dict.fromkeys(seg.caption for seg in world.segments))
+    tag_captions(captions, cache_path=path)
+    return len(captions)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m taco_lite.text.tagging CACHE.json [--world DIR]`: tag a world's captions."""
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m taco_lite.text.tagging",
+        description="Tag every caption of a world into a JSON cache, for machines without spaCy.",
+    )
+    p.add_argument("cache", help="the JSON tag cache to write (e.g. runs/tags.json)")
+    p.add_argument("--world", help="a generated world folder (default: the shipped world)")
+    args = p.parse_args(argv)
+    count = write_world_cache(args.cache, args.world)
+    print(f"tagged {count} captions into {args.cache} (use: {CACHE_ENV}={args.cache})")
+    return count
+
+
+if __name__ == "__main__":
+    main()

@@ -9,9 +9,12 @@ pipeline tags in `pos.py`, so one POS tag lines up with one id. Like BERT, every
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 PAD, UNK, CLS, SEP = "[PAD]", "[UNK]", "[CLS]", "[SEP]"
 SPECIALS = (PAD, UNK, CLS, SEP)  # ids 0, 1, 2, 3
@@ -40,14 +43,54 @@ def check_caption_text(caption: object) -> str:
     return caption
 
 
+# Tokens read back from a tag cache (`text.tagging`): a caption found here is not re-tokenized,
+# so a machine without spaCy (a GPU box) can encode captions that a CPU machine tokenized.
+_KNOWN_TOKENS: dict[str, tuple[str, ...]] = {}
+# The tag cache named by this variable is read on the first unknown caption (its "tokens").
+CACHE_ENV = "TACO_TAG_CACHE"
+_ENV_CACHES_READ: set[str] = set()
+
+
+def _tokens_from_env_cache() -> None:
+    """Load the tokens stored in the $TACO_TAG_CACHE file, once per path (no spaCy needed)."""
+    path = os.environ.get(CACHE_ENV)
+    if not path or path in _ENV_CACHES_READ:
+        return
+    _ENV_CACHES_READ.add(path)
+    try:
+        tokens = json.loads(Path(path).read_text(encoding="utf-8")).get("tokens", {})
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(tokens, dict):
+        remember_tokens({
+            c: t for c, t in tokens.items()
+            if isinstance(c, str) and isinstance(t, list) and t
+            and all(isinstance(w, str) and w for w in t)
+        })  # fmt: skip
+
+
+def remember_tokens(tokens_by_caption: dict[str, Sequence[str]]) -> None:
+    """Register captions' tokens (as `tokenize` gave them on a machine with spaCy)."""
+    for caption, tokens in tokens_by_caption.items():
+        _KNOWN_TOKENS[caption] = tuple(tokens)
+
+
 def tokenize(caption: str) -> list[str]:
     """Lowercased spaCy tokens of `caption`, e.g. 'The red ball spins.' -> the red ball spins .
 
     Whitespace tokens (spaCy keeps one for a double space or a newline) are dropped: they carry
     no meaning and `pos.tag_captions` drops them too, so tags stay aligned with these tokens.
     Case is folded *after* tokenizing, so the split is the one spaCy makes on the original text.
+    Captions whose tokens came from a tag cache (`remember_tokens`, or the file named by the
+    environment variable TACO_TAG_CACHE) skip spaCy.
     """
     check_caption_text(caption)
+    known = _KNOWN_TOKENS.get(caption)
+    if known is None and os.environ.get(CACHE_ENV):
+        _tokens_from_env_cache()
+        known = _KNOWN_TOKENS.get(caption)
+    if known is not None:
+        return list(known)
     return [t.lower_ for t in _blank_english()(caption) if not t.is_space]
 
 
