@@ -7,6 +7,7 @@ See docs/design.md for the table of fields.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 import torch
@@ -25,18 +26,32 @@ class Batch:
     seg_ids: torch.Tensor  # (B,) long: dataset indices
     caption_ids: torch.Tensor  # (B,) long: equal ids = identical captions
 
+    @classmethod
+    def from_fields(cls, tensors: Mapping[str, torch.Tensor]) -> Batch:
+        """A Batch from {field name: tensor}, naming every field exactly once.
+
+        The one loop over the fields that `data.collate`, `to` and `pin_memory` share.
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [k for k in names if k not in tensors]
+        extra = sorted(set(tensors) - set(names))
+        if missing or extra:
+            raise ValueError(
+                f"a Batch needs exactly the fields {names}: missing {missing}, unknown {extra}"
+            )
+        return Batch(**{k: tensors[k] for k in names})
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        """A new Batch holding fn(tensor) for every field; this one is unchanged."""
+        return Batch.from_fields({f.name: fn(getattr(self, f.name)) for f in fields(self)})
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """Move every tensor to `device` (a new Batch; this one is unchanged)."""
-        return Batch(
-            **{
-                f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
-                for f in fields(self)
-            }
-        )
+        return self.map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> Batch:
         """Lets DataLoader(pin_memory=True) pin a Batch for faster host-to-GPU copies."""
-        return Batch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+        return self.map(torch.Tensor.pin_memory)
 
     def __len__(self) -> int:
         return self.text_ids.shape[0]

@@ -187,6 +187,28 @@ def test_collate_errors():
         collate([a, b])
 
 
+def test_batch_from_fields_and_map_keep_every_field():
+    """`Batch.from_fields` is the one loop over fields that collate and Batch.to share."""
+    from dataclasses import fields
+
+    from taco_lite.batch import synthetic_batch
+
+    b = synthetic_batch()
+    tensors = {f.name: getattr(b, f.name) for f in fields(b)}
+    again = Batch.from_fields(tensors)
+    assert all(getattr(again, k) is v for k, v in tensors.items())
+    moved = b.to("cpu")
+    assert moved is not b
+    for k, v in tensors.items():
+        assert torch.equal(getattr(moved, k), v) and getattr(moved, k).dtype == v.dtype
+    halved = b.map(lambda t: t[:2])
+    assert len(halved) == 2 and torch.equal(halved.gold_frames, b.gold_frames[:2])
+    with pytest.raises(ValueError, match=r"missing \['caption_ids'\], unknown \[\]"):
+        Batch.from_fields({k: v for k, v in tensors.items() if k != "caption_ids"})
+    with pytest.raises(ValueError, match=r"missing \[\], unknown \['words'\]"):
+        Batch.from_fields(dict(tensors, words=b.text_ids))
+
+
 def test_dataloader_with_workers_and_pin_memory(built):
     datasets, _, _ = built
     ds = datasets["train"]

@@ -175,42 +175,33 @@ def collate(items: Sequence[dict[str, Any]]) -> Batch:
                 f"{tuple(f.shape)} ({f.dtype}): every item needs the same per-frame shape"
             )
 
-    text_ids = torch.full((B, n), PAD_ID, dtype=torch.long)  # (B, n)
-    text_mask = torch.zeros(B, n, dtype=torch.bool)  # (B, n)
-    interest = torch.zeros(B, n, dtype=torch.bool)  # (B, n)
-    weights = torch.zeros(B, n, dtype=torch.float32)  # (B, n)
-    pos_ids = torch.zeros(B, n, dtype=torch.long)  # (B, n)
-    frames = torch.zeros(B, m, *first.shape[1:], dtype=first.dtype)  # (B, m, ...)
-    video_mask = torch.zeros(B, m, dtype=torch.bool)  # (B, m)
-    gold = torch.zeros(B, n, m, dtype=torch.bool)  # (B, n, m)
+    padded = {  # Batch field -> padded tensor; items fill [:n_i] of text, [:m_i] of video
+        "text_ids": torch.full((B, n), PAD_ID, dtype=torch.long),  # (B, n)
+        "text_mask": torch.zeros(B, n, dtype=torch.bool),  # (B, n)
+        "token_interest": torch.zeros(B, n, dtype=torch.bool),  # (B, n)
+        "token_weights": torch.zeros(B, n, dtype=torch.float32),  # (B, n)
+        "pos_ids": torch.zeros(B, n, dtype=torch.long),  # (B, n)
+        "frames": torch.zeros(B, m, *first.shape[1:], dtype=first.dtype),  # (B, m, ...)
+        "video_mask": torch.zeros(B, m, dtype=torch.bool),  # (B, m)
+        "gold_frames": torch.zeros(B, n, m, dtype=torch.bool),  # (B, n, m)
+    }
     for i, it in enumerate(items):
         n_i, m_i = it["text_ids"].numel(), it["frames"].shape[0]
         if it["text_ids"][0] != CLS_ID:
             raise ValueError(f"item {i}: text_ids must start with [CLS] (id {CLS_ID})")
-        text_ids[i, :n_i] = it["text_ids"]
-        text_mask[i, :n_i] = True
-        interest[i, :n_i] = it["token_interest"]
-        weights[i, :n_i] = it["token_weights"]
-        pos_ids[i, :n_i] = it["pos_ids"]
-        frames[i, :m_i] = it["frames"]
-        video_mask[i, :m_i] = True
+        for name in ("text_ids", "token_interest", "token_weights", "pos_ids"):
+            padded[name][i, :n_i] = it[name]
+        padded["text_mask"][i, :n_i] = True
+        padded["frames"][i, :m_i] = it["frames"]
+        padded["video_mask"][i, :m_i] = True
         g = it.get("gold_frames")
         if g is not None:
-            gold[i, :n_i, :m_i] = g
-    if frames.dtype == torch.uint8:
-        frames = frames.float().div_(255.0)  # (B, m, 3, H, W) in [0, 1]
-    return Batch(
-        frames=frames,
-        video_mask=video_mask,
-        text_ids=text_ids,
-        text_mask=text_mask,
-        token_interest=interest,
-        token_weights=weights,
-        pos_ids=pos_ids,
-        gold_frames=gold,
-        seg_ids=torch.tensor([int(it["seg_id"]) for it in items], dtype=torch.long),
-        caption_ids=torch.tensor([int(it["caption_id"]) for it in items], dtype=torch.long),
-    )
+            padded["gold_frames"][i, :n_i, :m_i] = g
+    if padded["frames"].dtype == torch.uint8:
+        padded["frames"] = padded["frames"].float().div_(255.0)  # (B, m, 3, H, W) in [0, 1]
+    for name, key in (("seg_ids", "seg_id"), ("caption_ids", "caption_id")):
+        padded[name] = torch.tensor([int(it[key]) for it in items], dtype=torch.long)  # (B,)
+    return Batch.from_fields(padded)
 
 
 def build_datasets(
