@@ -181,11 +181,24 @@ def test_retrieval_and_throughput_tiny(tmp_path):
         assert r["pairs_full"] == r["N"] ** 2 and r["pairs_cascade"] == 2 * r["N"] * 4
         for d in ("t2v", "v2t"):
             assert 0.0 <= r["metrics"]["cascade"][d]["R1"] <= 100.0
+            lo, hi = r["R1_gap_ci"][d]
+            assert lo <= r["R1_gap"][d] + 1e-9 and r["R1_gap"][d] - 1e-9 <= hi
     res = throughput.main([*TINY, "--write", "--doc", str(doc)])
     (row,) = res["rows"]
     assert row["preset"] == "fast" and row["clips_per_s"] > 0 and 0 < row["load_share"] < 1
     assert "Retrieval" in _written(doc, "retrieval-cpu")
     assert "clips/s" in _written(doc, "throughput-cpu")
+
+
+def test_retrieval_gap_interval_is_a_paired_bootstrap():
+    import torch
+
+    full = torch.eye(50) + 0.01 * torch.rand(50, 50)  # every query right
+    assert retrieval.gap_interval(full, full) == (0.0, 0.0)  # same method: no gap at all
+    worse = full.clone()
+    worse[:10, :10] = worse[:10, :10].flip(1) * 2  # 10 queries lose their ground truth
+    lo, hi = retrieval.gap_interval(worse, full)
+    assert -40.0 < lo < -20.0 < hi < 0.0  # around the true gap of -20 points
 
 
 def test_cli_entry_point_runs_from_the_repo_root():
