@@ -58,6 +58,23 @@ def test_ranked_retrieval_uses_the_trained_scores():
     assert set(out) == {"s1", "ranked"}
 
 
+def test_ranked_retrieval_of_l1_l2_sums_s1_and_lambda_s2():
+    """An L1+L2 run is ranked by s1 / tau1 + lambda_t * s2 / tau2 (its docstring), not s1."""
+    from taco_lite.evaluate.inference import coarse_scores, global_scores, token_scores_s2
+    from taco_lite.metrics import retrieval_report
+
+    model = TacoModel(ModelConfig(d=8, heads=2, vocab_size=10)).eval()
+    emb = _embedded(N=12)
+    s1, s2 = global_scores(emb), token_scores_s2(emb)
+    tau1, tau2 = model.cfg.tau1, model.cfg.tau2
+    want = retrieval_report(coarse_scores(s1, s2, 0.5, tau1, tau2))
+    assert want != retrieval_report(s1)  # s2 changes the ranking here, so the test can fail
+    out = ranked_retrieval(model, emb, ("L1", "L2"), lambda_t=0.5)
+    assert out["ranked"] == want and out["s1"] == retrieval_report(s1)
+    lam2 = ranked_retrieval(model, emb, ("L1", "L2"), lambda_t=2.0)["ranked"]
+    assert lam2 == retrieval_report(coarse_scores(s1, s2, 2.0, tau1, tau2))
+
+
 def test_write_section_replaces_only_its_block(tmp_path):
     path = tmp_path / "results.md"
     write_section(path, "a", "one\n", "## A")

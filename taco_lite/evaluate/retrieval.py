@@ -167,7 +167,8 @@ def ranked_retrieval(
 ) -> dict[str, Any]:
     """Retrieval by the score a run trained with loss `terms` would use at test time (§5).
 
-    The paper's inference sums the scores the run trained: s1 (L1 only); s3 over all N^2 pairs
+    The paper's inference sums the scores the run trained: s1 (L1 only); s1 + lambda_t * s2
+    (L1+L2: s1 / tau1 + lambda_t * s2 / tau2, as `coarse_scores`); s3 over all N^2 pairs
     (L3 only, no cheap first stage exists); otherwise cascade inference, ranking by
     s1 + lambda_t * s2 (s2 only if L2 was trained) and re-scoring the top-k with + s3.
     Returns {"ranked": {"t2v", "v2t"}} plus {"s1": ...} when L1 was trained.
@@ -182,12 +183,12 @@ def ranked_retrieval(
     if terms == ("L3",):
         out["ranked"] = retrieval_report(full_fusion_scores(model, emb))
         return out
-    if "L3" not in terms:
-        out["ranked"] = out["s1"]
-        return out
     lam = lambda_t if "L2" in terms else 0.0
-    s2 = token_scores_s2(emb) if lam else torch.zeros_like(s1)
-    coarse = coarse_scores(s1, s2, lam, tau1, tau2)  # (N, N)
+    s2 = token_scores_s2(emb) if lam else torch.zeros_like(s1)  # (N, N)
+    coarse = coarse_scores(s1, s2, lam, tau1, tau2)  # (N, N): s1/tau1 + lambda_t s2/tau2
+    if "L3" not in terms:  # L1 (+ L2): the first stage is the whole score
+        out["ranked"] = retrieval_report(coarse) if lam else out["s1"]
+        return out
     k = min(top_k, len(emb))
     out["ranked"] = {
         "t2v": retrieval_report(cascade_scores(model, emb, coarse, k, "t2v"))["t2v"],

@@ -316,9 +316,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
 def _ranked_by(terms: Sequence[str]) -> str:
     if tuple(terms) == ("L3",):
         return "s3 (full fusion)"
-    if "L3" not in terms:
-        return "s1"
-    return "cascade: " + ("s1 + lambda_t * s2" if "L2" in terms else "s1") + ", top-16 + s3"
+    first = "s1 + lambda_t * s2" if "L2" in terms else "s1"
+    return first if "L3" not in terms else f"cascade: {first}, top-16 + s3"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -367,4 +366,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"(chance {metrics['chance_R1']:.1f}%, N={metrics['N']})  "
         f"{summary['total_seconds']:.0f}s  -> {out}"
     )
+    views = result.extra.get("pair_views") or {}
+    if views.get("pairs"):
+        print(
+            f"training pairs: {views['pairs']} seen, each at most {views['max']} times "
+            f"(mean {views['mean']:.1f}); data loading {100 * result.extra['data_share']:.0f}% "
+            "of the training loop"
+        )
     return summary
