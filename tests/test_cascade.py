@@ -17,26 +17,18 @@ from taco_lite.cascade import (
 from taco_lite.losses import fusion_nce
 
 try:  # tests/ on sys.path (pytest's default rootdir-less import mode)
-    import naive
+    from helpers import ATOL, gen, naive, pair_inputs, token_weights
 except ImportError:  # tests/ is a package
-    from tests import naive
-
-ATOL = 1e-5
-
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    from tests.helpers import ATOL, gen, naive, pair_inputs, token_weights
 
 
 # ---------------------------------------------------------------------------- pair_scores
 
 
 def test_pair_scores_matches_naive_and_ignores_masked_tokens():
-    g = _gen(1)
+    g = gen(1)
     B, n = 6, 5
-    sim = torch.randn(B, B, generator=g)
-    tok = torch.randn(B, n, B, generator=g)
-    mask = torch.rand(B, n, generator=g) < 0.5
+    sim, tok, mask = pair_inputs(B, n, g)
     mask[2] = False  # a text without tokens of interest: a = s1
     tok_dirty = tok.clone()
     tok_dirty[~mask] = float("inf")  # masked tokens may hold anything
@@ -71,7 +63,7 @@ def test_pair_scores_bad_shapes(sim_shape, tok_shape, mask_shape, match):
 
 @pytest.mark.parametrize("B, k", [(8, 1), (8, 3), (8, 7), (5, 4), (2, 1)])
 def test_hard_negatives_picks_true_top_k_and_never_the_positive(B, k):
-    g = _gen(B * 10 + k)
+    g = gen(B * 10 + k)
     a = torch.randn(B, B, generator=g)
     a += 5 * torch.eye(B)  # the positive scores highest: the easiest mistake to make
     vft, tfv = hard_negatives(a, k)
@@ -95,7 +87,7 @@ def test_hard_negatives_rows_and_columns_differ():
 
 
 def test_hard_negatives_k_equals_B_minus_1_is_all_others():
-    a = torch.randn(8, 8, generator=_gen(3))
+    a = torch.randn(8, 8, generator=gen(3))
     vft, tfv = hard_negatives(a, 7)
     for i in range(8):
         assert sorted(vft[i].tolist()) == [j for j in range(8) if j != i]
@@ -142,7 +134,7 @@ def test_hard_negatives_bad_input():
 def test_hard_negatives_drops_duplicate_captions():
     # captions: 0 and 1 identical, 2 and 3 identical, the rest unique
     ids = torch.tensor([0, 0, 1, 1, 2, 3])
-    a = torch.randn(6, 6, generator=_gen(4))
+    a = torch.randn(6, 6, generator=gen(4))
     a[0, 1] = a[1, 0] = 100.0  # the duplicate scores highest: a false negative
     a[2, 3] = a[3, 2] = 100.0
     vft, tfv = hard_negatives(a, 3, caption_ids=ids)
@@ -156,7 +148,7 @@ def test_hard_negatives_drops_duplicate_captions():
 
 def test_hard_negatives_duplicate_fallback_keeps_shape_and_skips_positive():
     ids = torch.tensor([7, 7, 7, 5])  # text 0 has only one distinct-caption candidate (3)
-    a = torch.randn(4, 4, generator=_gen(5))
+    a = torch.randn(4, 4, generator=gen(5))
     vft, tfv = hard_negatives(a, 3, caption_ids=ids)
     assert vft.shape == tfv.shape == (4, 3)
     assert not (vft == torch.arange(4)[:, None]).any()
@@ -176,7 +168,7 @@ def test_hard_negatives_caption_ids_shape():
 
 @pytest.mark.parametrize("B, k", [(8, 3), (8, 7), (2, 1), (30, 8)])
 def test_random_negatives_valid(B, k):
-    vft, tfv = random_negatives(B, k, generator=_gen(6))
+    vft, tfv = random_negatives(B, k, generator=gen(6))
     for out in (vft, tfv):
         assert out.shape == (B, k) and out.dtype == torch.long
         assert not (out == torch.arange(B)[:, None]).any()
@@ -186,9 +178,9 @@ def test_random_negatives_valid(B, k):
 
 
 def test_random_negatives_reproducible_and_random():
-    a = random_negatives(16, 4, generator=_gen(7))
-    b = random_negatives(16, 4, generator=_gen(7))
-    c = random_negatives(16, 4, generator=_gen(8))
+    a = random_negatives(16, 4, generator=gen(7))
+    b = random_negatives(16, 4, generator=gen(7))
+    c = random_negatives(16, 4, generator=gen(8))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
     assert not torch.equal(a[0], a[1])  # the two directions are drawn independently
@@ -197,7 +189,7 @@ def test_random_negatives_reproducible_and_random():
 def test_random_negatives_is_uniform():
     # every non-positive video should be drawn about equally often for text 0
     counts = torch.zeros(5)
-    g = _gen(9)
+    g = gen(9)
     for _ in range(400):
         vft, _ = random_negatives(5, 2, generator=g)
         counts += torch.bincount(vft[0], minlength=5)
@@ -232,7 +224,7 @@ def test_fusion_pairs_layout():
 def test_fusion_pairs_with_a_perfect_scorer_give_zero_loss():
     """End to end: gather pairs, score them, reshape; a scorer that knows the positives wins."""
     B, k = 6, 3
-    a = torch.randn(B, B, generator=_gen(10))
+    a = torch.randn(B, B, generator=gen(10))
     t_idx, v_idx = fusion_pairs(*hard_negatives(a, k))
     logits = 50.0 * (t_idx == v_idx).float()  # s3 high only for true pairs
     assert fusion_nce(logits.view(2 * B, 1 + k)).item() < 1e-6
@@ -257,17 +249,16 @@ def test_fusion_pair_count():
 
 
 def test_weighted_token_scores_matches_naive_with_inf_padding():
-    g = _gen(11)
+    g = gen(11)
     N, n, M = 5, 4, 6
     s = torch.randn(N, n, M, generator=g)
-    w = torch.rand(N, n, generator=g) * (torch.rand(N, n, generator=g) < 0.6)
-    w[3] = 0.0
+    w = token_weights(N, n, g)  # (N, n), text 1 without tokens of interest
     dirty = s.clone()
     dirty[w == 0] = float("-inf")
     got = weighted_token_scores(dirty, w)
     assert got.shape == (N, M) and torch.isfinite(got).all()
     torch.testing.assert_close(got, naive.weighted_token_scores(s, w).float(), atol=ATOL, rtol=0)
-    assert (got[3] == 0).all()
+    assert (got[1] == 0).all()
 
 
 def test_weighted_token_scores_shape_message():
@@ -297,7 +288,7 @@ def test_cascade_rerank_rule():
 def test_cascade_rerank_recall_and_ranks_beyond_k():
     from taco_lite.metrics import retrieval_ranks
 
-    g = _gen(12)
+    g = gen(12)
     N, k = 20, 5
     coarse = torch.randn(N, N, generator=g)
     fine_fn = lambda r, c: torch.where(r == c, 100.0, 0.0)  # noqa: E731, an oracle
@@ -326,7 +317,7 @@ def test_cascade_rerank_errors():
 
 
 def test_cascade_rerank_top_k_always_outrank_the_rest():
-    g = _gen(13)
+    g = gen(13)
     N, M, k = 6, 9, 4
     coarse = torch.randn(N, M, generator=g)
     noise = torch.randn(N, M, generator=g)
@@ -346,17 +337,17 @@ def test_cascade_rerank_top_k_always_outrank_the_rest():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cascade_on_cuda_matches_cpu():
-    g = _gen(14)
+    g = gen(14)
     B, n, k = 8, 5, 3
-    sim, tok = torch.randn(B, B, generator=g), torch.randn(B, n, B, generator=g)
-    mask, ids = torch.rand(B, n, generator=g) < 0.5, torch.tensor([0, 0, 1, 2, 3, 4, 5, 6])
+    sim, tok, mask = pair_inputs(B, n, g)
+    ids = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6])
     a_cpu = pair_scores(sim, tok, mask)
     a_gpu = pair_scores(sim.cuda(), tok.cuda(), mask.cuda())
     torch.testing.assert_close(a_gpu.cpu(), a_cpu)
     for cpu, gpu in zip(hard_negatives(a_cpu, k, ids), hard_negatives(a_gpu, k, ids), strict=True):
         assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)
-    r_cpu = random_negatives(B, k, generator=_gen(1))
-    r_gpu = random_negatives(B, k, generator=_gen(1), device="cuda")
+    r_cpu = random_negatives(B, k, generator=gen(1))
+    r_gpu = random_negatives(B, k, generator=gen(1), device="cuda")
     assert r_gpu[0].device.type == "cuda" and torch.equal(r_gpu[0].cpu(), r_cpu[0])
     t_idx, v_idx = fusion_pairs(*r_gpu)
     assert t_idx.device.type == "cuda" and torch.equal(t_idx.cpu(), fusion_pairs(*r_cpu)[0])

@@ -14,9 +14,9 @@ from taco_lite.metrics import (
 )
 
 try:  # tests/ on sys.path (pytest's default rootdir-less import mode)
-    import naive
+    from helpers import naive
 except ImportError:  # tests/ is a package
-    from tests import naive
+    from tests.helpers import naive
 
 
 def test_identity_is_perfect():
