@@ -225,3 +225,39 @@ def test_recall_at_k_check():
         return 100.0 * float((ranks <= k).double().mean())
 
     assert "strictly" in failure_text(checks.check_recall_at_k, pessimistic)
+
+
+def test_device_step_check_names_each_mistake():
+    import contextlib
+
+    from taco_lite.train.step import taco_step
+
+    checks.check_device_step(checks.reference("device_step"), verbose=False)
+
+    def step(move=True, dtype=torch.bfloat16, follow_amp=True, returns=True):
+        def fn(model, batch, tcfg, fns, optimizer, amp):
+            device = next(model.parameters()).device
+            if move:
+                batch = batch.to(device)
+            optimizer.zero_grad()
+            on = (amp if follow_amp else True) and dtype is not None
+            ctx = torch.autocast(device.type, dtype) if on else contextlib.nullcontext()
+            with ctx:
+                out = taco_step(model, batch, tcfg, fns)
+            out.total.backward()
+            optimizer.step()
+            return float(out.total.detach()) if returns else None
+
+        return fn
+
+    checks.check_device_step(step(), verbose=False)
+    assert "no autocast" in failure_text(checks.check_device_step, step(dtype=None))
+    assert "amp=False" in failure_text(checks.check_device_step, step(follow_amp=False))
+    assert "never moved" in failure_text(checks.check_device_step, step(move=False))
+    assert "got None" in failure_text(checks.check_device_step, step(returns=False))
+    try:
+        with torch.autocast("cpu", torch.float16):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+    except RuntimeError:
+        return  # no float16 autocast on this CPU build: that mistake cannot be probed
+    assert "bfloat16" in failure_text(checks.check_device_step, step(dtype=torch.float16))

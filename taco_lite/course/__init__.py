@@ -19,7 +19,12 @@ from taco_lite.course.nb01_pos import check_idf_table, check_interest_mask, chec
 from taco_lite.course.nb02_sentence_nce import check_sentence_nce, check_video_global
 from taco_lite.course.nb03_token_nce import check_token_nce, check_token_video_scores
 from taco_lite.course.nb04_cascade import check_fusion_nce, check_hard_negatives, check_pair_scores
-from taco_lite.course.nb05_training import check_recall_at_k, check_train_step, overfit_one_batch
+from taco_lite.course.nb05_training import (
+    check_device_step,
+    check_recall_at_k,
+    check_train_step,
+    overfit_one_batch,
+)
 from taco_lite.course.nb07_alignment import check_word_frame_block
 from taco_lite.course.notebooks import (
     BEGIN_HIDDEN,
@@ -69,6 +74,7 @@ __all__ = [
     "check_train_step",
     "overfit_one_batch",
     "check_recall_at_k",
+    "check_device_step",
     "check_word_frame_block",
     "NOTEBOOK_GLOB",
     "CODE_STUB",

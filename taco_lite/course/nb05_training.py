@@ -11,7 +11,7 @@ import torch
 from taco_lite.course.feedback import CheckReport, _call, _expect, _gen, rel_error
 from taco_lite.course.reference import _reference_step
 
-__all__ = ["check_train_step", "overfit_one_batch", "check_recall_at_k"]
+__all__ = ["check_train_step", "overfit_one_batch", "check_recall_at_k", "check_device_step"]
 
 
 @contextmanager
@@ -141,4 +141,126 @@ def check_recall_at_k(fn: Callable, verbose: bool = True) -> CheckReport:
             f"truth (TACO_SPEC §6): expected {want:.2f}, got {float(got):.2f}"
         )
         _expect(report, probe, float(got), want, hint)
+    return report.finish(verbose)
+
+
+# ------------------------------------------------------------------ exercise 05.3: device + bf16
+
+
+def _step_with_autocast(dtype: torch.dtype | None) -> Callable:
+    """A right step but for its autocast (None = none): the known mistakes of exercise 05.3."""
+    import contextlib
+
+    from taco_lite.train.step import taco_step
+
+    def step(model: Any, batch: Any, tcfg: Any, fns: Any, optimizer: Any, amp: bool) -> float:
+        device = next(model.parameters()).device
+        batch = batch.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        ctx = contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype)
+        with ctx:
+            out = taco_step(model, batch, tcfg, fns)
+        out.total.backward()
+        optimizer.step()
+        return float(out.total.detach())
+
+    return step
+
+
+def _spy_batch(batch: Any, calls: list) -> Any:
+    """A copy of `batch` that records the device of every `.to(device)` call in `calls`."""
+    from dataclasses import fields
+
+    from taco_lite.batch import Batch
+
+    class SpyBatch(Batch):
+        def to(self, device: Any, non_blocking: bool = False) -> Batch:
+            calls.append(torch.device(device))
+            return super().to(device, non_blocking=non_blocking)
+
+    return SpyBatch(**{f.name: getattr(batch, f.name) for f in fields(batch)})
+
+
+def _flat_params(model: Any) -> torch.Tensor:
+    return torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
+
+
+def check_device_step(fn: Callable, verbose: bool = True) -> CheckReport:
+    """Exercise 05.3: `fn(model, batch, tcfg, fns, optimizer, amp) -> float`, one optimiser step.
+
+    The batch arrives on the CPU and must move to the model's device; with amp=True the forward
+    runs under bf16 autocast. Probed on this machine's device (CUDA when there is one, else the
+    CPU, where bf16 autocast works too), with amp=True and amp=False.
+    """
+    with _one_thread():
+        return _check_device_step(fn, verbose)
+
+
+def _check_device_step(fn: Callable, verbose: bool) -> CheckReport:
+    from taco_lite.course.references import _reference_device_step
+    from taco_lite.runtime.device import resolve_device
+    from taco_lite.train.step import LossFns
+
+    report = CheckReport("device_step")
+    device = resolve_device("auto")
+    known = {
+        True: [
+            (None, "no autocast: run taco_step inside torch.autocast(device_type=device.type, "
+                   "dtype=torch.bfloat16) when amp is True"),
+            (torch.float16, "autocast with float16: use dtype=torch.bfloat16 (bf16 has float32's "
+                            "range, so it needs no loss scaling)"),
+        ],
+        False: [
+            (torch.bfloat16, "autocast is on although amp=False: pass enabled=amp to "
+                             "torch.autocast, or skip it when amp is False"),
+        ],
+    }  # fmt: skip
+
+    def fresh() -> tuple[Any, Any, Any, Any]:
+        model, batch, tcfg = _tiny_setup(0)
+        model.to(device)
+        return model, batch, tcfg, torch.optim.SGD(model.parameters(), lr=0.1)
+
+    for amp in (True, False):
+        probe = f"one step on {device.type}, amp={amp}, batch on the CPU"
+        model, batch, tcfg, opt = fresh()
+        calls: list[torch.device] = []
+        failed = len(report.failures)
+        got = _call(report, probe, fn, model, _spy_batch(batch, calls), tcfg, LossFns(), opt, amp)
+        if got is None:
+            if len(report.failures) == failed:  # it ran, but returned nothing
+                report.fail(probe, "return the total loss as a float (before the step), got None")
+            continue
+        if not any(c.type == device.type for c in calls):
+            report.fail(
+                probe,
+                "the batch was never moved: batch = batch.to(device), with the model's device "
+                "device = next(model.parameters()).device (on a GPU the step would fail with "
+                "'Expected all tensors to be on the same device')",
+            )
+            continue
+        twin, _, _, twin_opt = fresh()
+        want = _reference_device_step(twin, batch, tcfg, LossFns(), twin_opt, amp)
+        mistakes = []
+        for dtype, hint in known[amp]:
+            wrong, _, _, wrong_opt = fresh()
+            try:
+                _step_with_autocast(dtype)(wrong, batch, tcfg, LossFns(), wrong_opt, amp)
+            except RuntimeError:  # float16 autocast is missing on some CPU builds
+                continue
+            mistakes.append((_flat_params(wrong), hint))
+        hint = (
+            "the parameters after the step differ from the reference: zero the gradients, run "
+            "taco_step (under bf16 autocast when amp), backward() on out.total, optimizer.step()"
+        )
+        if _expect(report, probe, _flat_params(model), _flat_params(twin), hint, mistakes):
+            if (
+                not isinstance(got, int | float | torch.Tensor)
+                or rel_error(float(got), want) > 1e-5
+            ):
+                report.fail(
+                    probe,
+                    f"return the total loss as a float (before the step): expected {want:.4f}, "
+                    f"got {got}",
+                )
     return report.finish(verbose)

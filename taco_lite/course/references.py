@@ -43,6 +43,7 @@ def reference(name: str) -> Callable:
         "token_weights": _ref_token_weights,
         "video_global": _ref_video_global,
         "train_step": _reference_step,
+        "device_step": _reference_device_step,
         "recall_at_k": _ref_recall_at_k,
     }
     if name not in others:
@@ -190,5 +191,22 @@ def _reference_step(model: Any, batch: Any, tcfg: Any, fns: Any, optimizer: Any)
     optimizer.zero_grad(set_to_none=True)
     out = taco_step(model, batch, tcfg, fns)
     out.total.backward()
+    optimizer.step()
+    return float(out.total.detach())
+
+
+def _reference_device_step(
+    model: Any, batch: Any, tcfg: Any, fns: Any, optimizer: Any, amp: bool
+) -> float:
+    """Exercise 05.3: the batch to the model's device, the forward under bf16 autocast if amp."""
+    from taco_lite.runtime.device import amp_context
+    from taco_lite.train.step import taco_step
+
+    device = next(model.parameters()).device
+    batch = batch.to(device, non_blocking=True)
+    optimizer.zero_grad(set_to_none=True)
+    with amp_context(device, amp):
+        out = taco_step(model, batch, tcfg, fns)
+    out.total.backward()  # outside autocast: autograd replays each op in its forward's dtype
     optimizer.step()
     return float(out.total.detach())
