@@ -184,3 +184,30 @@ def test_token_video_scores_bad_shapes(t_shape, v_shape, mask_shape, match):
 def test_token_video_scores_mask_must_be_bool():
     with pytest.raises(ValueError, match="bool"):
         token_video_scores(torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.ones(2, 5))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_token_video_scores_lowmem_on_cuda_bounds_training_memory():
+    """Issue 12: L2 fwd+bwd at B = 512 (n = 16, m = 32, d = 256) peaks <= 200 MB on the GPU."""
+    dev = torch.device("cuda")
+    g = torch.Generator().manual_seed(0)
+    B, n, m, d = 512, 16, 32, 256
+    text = torch.nn.functional.normalize(torch.randn(B, n, d, generator=g), dim=-1).to(dev)
+    video = torch.nn.functional.normalize(torch.randn(B, m, d, generator=g), dim=-1).to(dev)
+    text.requires_grad_(True)
+    video.requires_grad_(True)
+    mask = torch.ones(B, m, dtype=torch.bool, device=dev)
+    w = (torch.rand(B, n, generator=g) < 0.3).float().to(dev)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    token_nce(token_video_scores_lowmem(text, video, mask, chunk_size=32), w, tau=0.07).backward()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    assert peak <= 200e6, f"peak {peak / 1e6:.0f} MB"
+    low = (text.grad.clone(), video.grad.clone())
+    text.grad = video.grad = None
+    token_nce(token_video_scores(text, video, mask), w, tau=0.07).backward()
+    torch.testing.assert_close(low[0], text.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(low[1], video.grad, rtol=1e-4, atol=1e-6)
