@@ -384,3 +384,18 @@ def test_cli_refuses_another_checkpoint_format(tiny_world, tmp_path):
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="format 999"):
         main(["--checkpoint", str(path), "--world", str(folder), "--device", "cpu"])
+
+
+def test_table_11_runs_on_the_full_split_by_default():
+    N = 9
+    emb, model = random_embedded(N=N, seed=5), StubFusion()
+    res = evaluate_retrieval(model, emb, top_k=3, device="cpu")
+    assert res["subset"]["full"] and res["subset"]["N"] == N
+    assert res["subset"]["indices"] == list(range(N))
+    assert res["subset"]["fusion_pairs_full"] == N * N
+    part = evaluate_retrieval(model, emb, top_k=3, full_fusion_subset=4, device="cpu")
+    assert not part["subset"]["full"] and part["subset"]["N"] == 4
+    assert (
+        evaluate_retrieval(model, emb, top_k=3, full_fusion_subset=0, device="cpu")["subset"]
+        is None
+    )
