@@ -209,8 +209,9 @@ def run_experiment(
         spe = len(train_set) // B
         seen = train_set.for_epoch(max(0, run_steps // spe - 1))  # each pair seen once
         train_set.close()
+        build = list(train_set.build_seconds.values())
     else:
-        seen = train_set
+        seen, build = train_set, []
     ranks = {"val": s1_ranks(result.model, data["val"], n_eval)}
     ranks["train"] = s1_ranks(result.model, seen, n_eval)
     (out / "ranks").mkdir(parents=True, exist_ok=True)
@@ -221,6 +222,7 @@ def run_experiment(
         "lambda_t": train_cfg.lambda_t, "tau2": model_cfg.tau2, "mode": mode, "endless": endless,
         "seconds": round(seconds, 1), "data_share": round(result.extra["data_share"], 3),
         "pair_views": result.extra["pair_views"],
+        "epoch_build_seconds": _mean(build),  # endless: one epoch's generation + tagging
         "fn_masked_share": last.masked / last.calls if last.calls else None,
         "L1_last50": _mean([h["L1"] for h in tail]), "L2_last50": _mean([h["L2"] for h in tail]),
         "L3_last50": _mean([h["L3"] for h in tail]),
