@@ -97,6 +97,9 @@ class TrainConfig:
     # L2's token scores: 0 = one batched product (autograd keeps (B, n, B, m) for the backward);
     # c > 0 = losses.token_video_scores_lowmem, c videos at a time, keeping only (B, n, B)
     token_chunk: int = 0
+    # the data trained on, recorded in every checkpoint: "" = the shipped toy world,
+    # "world:PATH" = a generated world folder, "features:PATH" = real features (docs/real_data.md)
+    data: str = ""
 
     def __post_init__(self) -> None:
         validate_train_config(self)
@@ -174,6 +177,12 @@ def validate_train_config(cfg: TrainConfig) -> None:
         )
     if cfg.lr <= 0:
         raise ValueError(f"lr is {cfg.lr} but must be positive")
+    kind, sep, path = cfg.data.partition(":")
+    if cfg.data and (not sep or kind not in ("world", "features") or not path):
+        raise ValueError(
+            f"data is {cfg.data!r} but must be '' (the shipped world), 'world:PATH' or "
+            "'features:PATH'"
+        )
     if cfg.token_chunk < 0:
         raise ValueError(
             f"token_chunk is {cfg.token_chunk} but must be 0 (one batched product) or a "

@@ -53,7 +53,20 @@ class TrainResult:
 def load_world_datasets(
     model_cfg: ModelConfig, train_cfg: TrainConfig, splits: Sequence[str] = ("train", "test")
 ) -> tuple[dict[str, Any], Any]:
-    """The toy world's datasets and vocabulary (tokens of interest from `train_cfg.pos_tags`)."""
+    """The toy world's datasets and vocabulary (tokens of interest from `train_cfg.pos_tags`).
+
+    With `train_cfg.data` set (`--world PATH`, `--features PATH`) that data set instead.
+    """
+    if train_cfg.data:
+        from taco_lite.data.sources import load_datasets
+
+        if train_cfg.endless_data:
+            raise ValueError(
+                "endless_data renders the shipped world: drop it with --world/--features"
+            )
+        return load_datasets(
+            train_cfg.data, train_cfg.pos_tags, model_cfg.max_tokens, model_cfg.max_frames, splits
+        )
     from taco_lite.data import build_datasets
     from taco_lite.world import load_world
 
@@ -283,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder for checkpoints and results (default runs/PRESET)")
     p.add_argument("--resume", help="checkpoint to resume from, e.g. runs/fast/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--world", help="train on this generated world folder (default: shipped)")
+    data.add_argument(
+        "--features", help="train on real features: PATH/train, PATH/test (docs/real_data.md)"
+    )
     return p
 
 
@@ -304,6 +322,13 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
         "drop_false_negatives": args.drop_false_negatives,
         "endless_data": args.endless_data,
     }
+    from taco_lite.data.sources import data_spec, feature_dim
+
+    overrides["data"] = data_spec(getattr(args, "world", None), getattr(args, "features", None))
+    if getattr(args, "features", None):  # the paper's video input: D-wide features, 48 steps
+        model_cfg = dataclasses.replace(
+            model_cfg, video_input="features", feature_dim=feature_dim(args.features), max_frames=48
+        )
     changes = {k: v for k, v in overrides.items() if v is not None}
     changes["ckpt_dir"] = args.out or f"runs/{args.preset}"
     if args.quiet:
