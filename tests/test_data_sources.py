@@ -76,3 +76,21 @@ def test_train_cli_on_a_tiny_feature_folder_records_it(tmp_path):
     assert state["model_cfg"]["video_input"] == "features"
     assert any(t.ndim == 2 and t.shape[-1] == 12 for t in state["model"].values())  # reads D
     assert torch.isfinite(torch.tensor(summary["final"]["loss"]))
+
+
+@pytest.mark.timeout(300)
+def test_sweep_run_on_a_feature_folder_records_it(tmp_path):
+    from taco_lite.runtime.checkpoint import load_checkpoint
+    from taco_lite.sweep.run import ROWS_BY_SLUG, build_parser, run_one
+
+    root = tmp_path / "release"
+    write_feature_release(root / "train", 12, seed=0)  # 36 pairs >= the fast preset's B = 32
+    write_feature_release(root / "test", 3, seed=1)
+    out = tmp_path / "sweep" / "l1" / "seed0"
+    out.mkdir(parents=True)
+    record = run_one(ROWS_BY_SLUG["l1"], 0, "fast", "test", out, 4, steps=2,
+                     data=f"features:{root}")  # fmt: skip
+    assert record["N"] == 9 and record["grounding"] == {"chance": {}}  # no grounding labels
+    assert load_checkpoint(out / "model.pt")["train_cfg"]["data"] == f"features:{root}"
+    args = build_parser().parse_args(["--features", str(root)])
+    assert args.features == str(root) and args.world is None

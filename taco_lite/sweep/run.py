@@ -80,17 +80,27 @@ def run_one(
     out_dir: Path,
     top_k: int,
     steps: int | None = None,
+    data: str = "",
 ) -> dict[str, Any]:
-    """Train one (row, seed), evaluate it on `split`, write result.json next to model.pt."""
+    """Train one (row, seed), evaluate it on `split`, write result.json next to model.pt.
+
+    data: `TrainConfig.data` ("" = the shipped world, "world:PATH", "features:PATH").
+    """
     from taco_lite.config import PRESETS
+    from taco_lite.data.sources import feature_dim, parse_data_spec
     from taco_lite.evaluate import grounding_accuracy_report, ranked_retrieval
     from taco_lite.evaluate.inference import embed_dataset
     from taco_lite.train import load_world_datasets, train
     from taco_lite.world import load_world
 
     model_cfg, train_cfg = PRESETS[preset].configs()
+    kind, path = parse_data_spec(data)
+    if kind == "features":  # the paper's video input: D-wide features, up to 48 steps
+        model_cfg = dataclasses.replace(
+            model_cfg, video_input="features", feature_dim=feature_dim(path), max_frames=48
+        )
     train_cfg = dataclasses.replace(
-        train_cfg, losses=row.losses, negatives=row.negatives, pos_tags=row.pos_tags,
+        train_cfg, data=data, losses=row.losses, negatives=row.negatives, pos_tags=row.pos_tags,
         seed=seed, ckpt_dir=str(out_dir), progress=False,
         steps=steps or train_cfg.steps,
         warmup_steps=min(train_cfg.warmup_steps, (steps or train_cfg.steps) // 5),
@@ -103,7 +113,10 @@ def run_one(
     emb = embed_dataset(model, datasets[split])
     with torch.no_grad():
         scores = ranked_retrieval(model, emb, train_cfg.terms, train_cfg.lambda_t, top_k)
-    grounding = grounding_accuracy_report(model, emb, world=load_world())
+    grounding: dict[str, Any] = {"chance": {}}  # real features carry no grounding labels
+    if kind == "world":
+        world = load_world(path) if path is not None else load_world()
+        grounding = grounding_accuracy_report(model, emb, world=world)
     (out_dir / "last.pt").unlink(missing_ok=True)  # model.pt (slim) is enough for evaluation
     record = {
         "row": row.name, "slug": row.slug, "seed": seed, "preset": preset, "split": split,
@@ -125,6 +138,9 @@ def _launch(row: Row, seed: int, args: argparse.Namespace, out_dir: Path) -> sub
            "--out", str(args.out)]  # fmt: skip
     if args.steps:
         cmd += ["--steps", str(args.steps)]
+    for flag in ("world", "features"):
+        if getattr(args, flag, None):
+            cmd += [f"--{flag}", getattr(args, flag)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     out_dir.mkdir(parents=True, exist_ok=True)
     log = open(out_dir / "log.txt", "w")  # noqa: SIM115 - closed when the process ends
@@ -280,18 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/sweep", help="where runs go (default runs/sweep)")
     p.add_argument("--results", default="docs/results.md", help="markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print the table, don't write it")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--world", help="a generated world folder (default: the shipped world)")
+    data.add_argument("--features", help="real features: PATH/train, PATH/<split>")
     p.add_argument("--one", choices=sorted(ROWS_BY_SLUG), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> str:
+    from taco_lite.data.sources import data_spec
+
     args = build_parser().parse_args(argv)
     if args.one:  # a worker process: one (row, seed)
         out_dir = Path(args.out) / args.one / f"seed{args.seed}"
         out_dir.mkdir(parents=True, exist_ok=True)
         record = run_one(ROWS_BY_SLUG[args.one], args.seed, args.preset, args.split, out_dir,
-                         args.top_k, args.steps)  # fmt: skip
+                         args.top_k, args.steps, data_spec(args.world, args.features))  # fmt: skip
         print(json.dumps({"row": record["row"], "seed": record["seed"],
                           "R1": record["scores"]["ranked"]["t2v"]["R1"]}))  # fmt: skip
         return ""
