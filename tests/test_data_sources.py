@@ -67,8 +67,10 @@ def test_train_cli_on_a_tiny_feature_folder_records_it(tmp_path):
     write_feature_release(root / "test", 3, seed=1)
     out = tmp_path / "run"
     summary = main(["--preset", "fast", "--steps", "3", "--batch-size", "8", "--k-neg", "3",
-                    "--device", "cpu", "--quiet", "--features", str(root), "--out", str(out)])  # fmt: skip
+                    "--device", "cpu", "--quiet", "--features", str(root), "--out", str(out),
+                    "--token-chunk", "4"])  # fmt: skip
     assert summary["train_cfg"]["data"] == f"features:{root}"
+    assert summary["train_cfg"]["token_chunk"] == 4  # L2 through the lowmem autograd function
     assert summary["model_cfg"]["video_input"] == "features"
     assert summary["model_cfg"]["feature_dim"] == 12 and summary["test"]["N"] == 9
     state = load_checkpoint(out / "model.pt")

@@ -296,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder for checkpoints and results (default runs/PRESET)")
     p.add_argument("--resume", help="checkpoint to resume from, e.g. runs/fast/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--token-chunk", type=int,
+        help="L2's token scores C videos at a time with the memory-bounded backward (0 = off)",
+    )  # fmt: skip
     data = p.add_mutually_exclusive_group()
     data.add_argument("--world", help="train on this generated world folder (default: shipped)")
     data.add_argument(
@@ -324,6 +328,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
     }
     from taco_lite.data.sources import data_spec, feature_dim
 
+    overrides["token_chunk"] = getattr(args, "token_chunk", None)
     overrides["data"] = data_spec(getattr(args, "world", None), getattr(args, "features", None))
     if getattr(args, "features", None):  # the paper's video input: D-wide features, 48 steps
         model_cfg = dataclasses.replace(
