@@ -99,7 +99,9 @@ if [ ! -f "$TAGS" ]; then
 fi
 
 # ---------------------------------------------------------------- 2-3. CUDA tests, training
-step pytest_gpu 90 $PY -m pytest -m gpu -q -p no:cacheprovider
+# only the files that hold CUDA tests: collecting all of tests/ costs time and needs spaCy
+GPU_TESTS=$(grep -l "pytest.mark.gpu" tests/test_*.py)
+step pytest_gpu 90 $PY -m pytest -m gpu -q -p no:cacheprovider $GPU_TESTS
 if [ $DRY -eq 1 ]; then
   step train_gpu 240 $PY -m taco_lite.train --preset gpu --steps 2 --batch-size 16 --amp \
     --compile --device cpu --quiet --out "$OUT/train_gpu"

@@ -209,6 +209,34 @@ def test_cli_entry_point_runs_from_the_repo_root():
     assert out.returncode == 0 and "--tiny" in out.stdout and "--write" in out.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_gpu_check_dry_run_runs_the_whole_plan_on_cpu_without_spacy(tmp_path):
+    """Issue 12: the GPU plan, at tiny sizes on CPU, with spaCy unimportable (tag cache only)."""
+    import os
+
+    from taco_lite.text import tagging
+
+    tags = tmp_path / "tags.json"
+    tagging.write_world_cache(tags)  # the CPU machine's job
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "TAGS": str(tags), "PYTHON": sys.executable}
+    run = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--dry-run", "--no-spacy"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=880,
+    )  # fmt: skip
+    summary = (out / "summary.md").read_text()
+    assert run.returncode == 0, summary + run.stdout[-3000:]
+    for name in ("pytest_gpu", "train_gpu", "bench_token_loss", "bench_fusion_step",
+                 "bench_retrieval", "bench_throughput"):  # fmt: skip
+        assert f"| {name} | ok |" in summary, summary
+    assert "spaCy blocked: yes" in summary and "dry run" in summary
+    doc = out / "benchmarks.md"
+    for key in ("token_loss", "fusion_step", "retrieval", "throughput"):
+        assert "| " in _written(doc, f"{key}-cpu")
+    assert "spacy importable False" in (out / "env.txt").read_text()  # the block did act
+
+
 def test_gpu_check_script_is_valid_bash():
     script = REPO / "benchmarks" / "gpu_check.sh"
     out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
@@ -216,4 +244,5 @@ def test_gpu_check_script_is_valid_bash():
     text = script.read_text()
     for bench in ("token_loss", "fusion_step", "retrieval", "throughput"):
         assert f"benchmarks.{bench}" in text
-    assert "-m gpu" in text and "--write" in text
+    assert "-m gpu" in text and "--write" in text and "--dry-run" in text
+    assert "TACO_TAG_CACHE" in text and "--compile" in text and "--amp" in text
