@@ -15,7 +15,8 @@
 #   1. environment (nvidia-smi, torch, CUDA device); the tag cache (made here if spaCy is
 #      present and the cache is missing);
 #   2. pytest -m gpu (the CUDA tests; on CPU they skip);
-#   3. a short `gpu`-preset training with bf16 autocast and torch.compile;
+#   3. a short `gpu`-preset training with bf16 autocast and torch.compile, then its
+#      evaluation (`python -m taco_lite.evaluate`: retrieval per score, cascade, grounding);
 #   4. every benchmark in benchmarks/ (token_loss, fusion_step, retrieval, throughput), with
 #      --write on CUDA (docs/benchmarks.md gets the *-cuda sections; a copy lands in $OUT);
 #   5. one summary table (also in $OUT/summary.md).
@@ -109,6 +110,8 @@ else
   step train_gpu 100 $PY -m taco_lite.train --preset gpu --steps 200 --amp --compile \
     --device cuda --quiet --out "$OUT/train_gpu"
 fi
+step evaluate_gpu 120 $PY -m taco_lite.evaluate --checkpoint "$OUT/train_gpu/model.pt" \
+  --splits test --full-fusion-subset 0 --device $DEV
 
 # ---------------------------------------------------------------- 4. every benchmark
 if [ $DRY -eq 1 ]; then

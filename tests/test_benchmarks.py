@@ -227,7 +227,7 @@ def test_gpu_check_dry_run_runs_the_whole_plan_on_cpu_without_spacy(tmp_path):
     )  # fmt: skip
     summary = (out / "summary.md").read_text()
     assert run.returncode == 0, summary + run.stdout[-3000:]
-    for name in ("pytest_gpu", "train_gpu", "bench_token_loss", "bench_fusion_step",
+    for name in ("pytest_gpu", "train_gpu", "evaluate_gpu", "bench_token_loss", "bench_fusion_step",
                  "bench_retrieval", "bench_throughput"):  # fmt: skip
         assert f"| {name} | ok |" in summary, summary
     assert "spaCy blocked: yes" in summary and "dry run" in summary

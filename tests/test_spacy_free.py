@@ -14,8 +14,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from taco_lite.text import tagging, tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,24 +62,6 @@ def test_cached_captions_need_no_spacy_and_a_new_caption_says_so(tmp_path):
     assert lines[1] == "needs spacy"  # an uncached caption still needs the tagger
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_train_and_evaluate_without_spacy(tmp_path):
-    """The whole world tagged into a cache, then `train` (fast, 2 steps) and `evaluate`."""
-    cache = tmp_path / "tags.json"
-    assert tagging.write_world_cache(cache) > 1000
-    run = tmp_path / "run"
-    out = _run(
-        f"""
-        from taco_lite.train import main as train_main
-        from taco_lite.evaluate import main as eval_main
-        train_main(["--preset", "fast", "--steps", "2", "--quiet", "--out", {str(run)!r}])
-        eval_main(["--checkpoint", {str(run / "model.pt")!r}, "--splits", "test",
-                   "--full-fusion-subset", "0"])
-        print("spacy imported:", sys.modules.get("spacy") is not None)
-        """,
-        cache,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "spacy imported: False" in out.stdout
-    assert (run / "model.pt").exists() and "R@1" in out.stdout
+# Training and evaluation with spaCy unimportable run in
+# tests/test_benchmarks.py::test_gpu_check_dry_run_runs_the_whole_plan_on_cpu_without_spacy
+# (`gpu_check.sh --dry-run --no-spacy`: train, evaluate and every benchmark from a tag cache).
