@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from taco_lite.course import assignments
+from taco_lite import course
 
-NOTEBOOKS = assignments.lesson_notebooks()
+NOTEBOOKS = course.lesson_notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 
 
 def test_release_cli_writes_student_versions(tmp_path: Path):
-    written = assignments.main(["release", "--out", str(tmp_path)])
+    written = course.main(["release", "--out", str(tmp_path)])
     assert sorted(p.name for p in written) == sorted(p.name for p in NOTEBOOKS)
     for path in written:
-        nb = assignments._read(path)
+        nb = course.read_notebook(path)
         text = "\n".join(c.source for c in nb.cells)
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, path.name
-        exercises = [c for c in nb.cells if assignments.cell_role(c) == "exercise"]
+        exercises = [c for c in nb.cells if course.cell_role(c) == "exercise"]
         assert exercises and all(
             "raise NotImplementedError()" in c.source or "YOUR ANSWER HERE" in c.source
             for c in exercises
@@ -30,45 +30,43 @@ def test_release_cli_writes_student_versions(tmp_path: Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_stub_and_solution_identical_outside_markers(path: Path):
-    instructor = assignments._read(path)
-    student = assignments.release_notebook(instructor)
-    assert assignments.stub_mismatches(instructor, student) == []
+    instructor = course.read_notebook(path)
+    student = course.release_notebook(instructor)
+    assert course.stub_mismatches(instructor, student) == []
 
 
 def test_stub_check_can_fail():
-    instructor = assignments._read(NOTEBOOKS[0])
-    student = assignments.release_notebook(instructor)
-    k = next(i for i, c in enumerate(student.cells) if assignments.cell_role(c) == "exercise")
+    instructor = course.read_notebook(NOTEBOOKS[0])
+    student = course.release_notebook(instructor)
+    k = next(i for i, c in enumerate(student.cells) if course.cell_role(c) == "exercise")
     student.cells[k].source = student.cells[k].source.replace("def ", "def renamed_", 1)
-    problems = assignments.stub_mismatches(instructor, student)
+    problems = course.stub_mismatches(instructor, student)
     assert problems and f"cell {k}" in problems[0]
     student.cells.pop()
-    assert "cells" in assignments.stub_mismatches(instructor, student)[0]
+    assert "cells" in course.stub_mismatches(instructor, student)[0]
 
 
 def test_release_leaves_the_instructor_notebook_alone():
-    nb = assignments._read(NOTEBOOKS[0])
+    nb = course.read_notebook(NOTEBOOKS[0])
     before = [c.source for c in nb.cells]
-    assignments.release_notebook(nb)
+    course.release_notebook(nb)
     assert [c.source for c in nb.cells] == before
 
 
 def test_execute_cli_writes_an_executed_copy(tmp_path: Path):
     first = NOTEBOOKS[0]
-    seconds = assignments.main(["execute", "--fast", "--out", str(tmp_path), str(first)])
-    nb = assignments._read(tmp_path / first.name)
+    seconds = course.main(["execute", "--fast", "--out", str(tmp_path), str(first)])
+    nb = course.read_notebook(tmp_path / first.name)
     assert seconds[first.name] > 0
-    assert not assignments.error_cells(nb)
+    assert not course.error_cells(nb)
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_nbgrader_autograde_full_points_for_solutions_zero_for_untouched():
-    solutions = {p.name: assignments._read(p) for p in NOTEBOOKS}
-    results = assignments.autograde(
-        {"solution": solutions, "untouched": None}, NOTEBOOKS, fast=True
-    )
+    solutions = {p.name: course.read_notebook(p) for p in NOTEBOOKS}
+    results = course.autograde({"solution": solutions, "untouched": None}, NOTEBOOKS, fast=True)
     by = {(r.student, r.assignment): r for r in results}
     for path in NOTEBOOKS:
         sol, raw = by[("solution", path.stem)], by[("untouched", path.stem)]

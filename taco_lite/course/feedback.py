@@ -9,7 +9,7 @@ probe and, if any probe fails, raises `CheckFailed` (an AssertionError, so nbgra
 grade cell as failed) whose message says *what* is wrong and what to try.
 
 `NotImplementedError` from an unfinished exercise is never caught: it propagates, so that an
-untouched notebook fails its grade cells with that one error only (see `reference.py` for the
+untouched notebook fails its grade cells with that one error only (see `references.py` for the
 fallbacks that *do* catch it).
 
 The pattern is CS231n's: a relative error with the target stated ("expect < 1e-6"). The helpers

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taco_lite.course.feedback import CheckReport, _call, _expect_equal
-from taco_lite.course.reference import _ref_gold_clip_frames, _ref_segments_with_noun
+from taco_lite.course.references import _ref_gold_clip_frames, _ref_segments_with_noun
 
 __all__ = ["check_segments_with_noun", "check_gold_clip_frames"]
 

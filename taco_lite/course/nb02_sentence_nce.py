@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from taco_lite.course.feedback import CheckReport, _call, _expect, _gen, _gradcheck, _is_tensor
-from taco_lite.course.reference import _ref_video_global
+from taco_lite.course.references import _ref_video_global
 
 __all__ = ["check_sentence_nce", "check_video_global"]
 

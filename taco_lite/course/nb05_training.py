@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from taco_lite.course.feedback import CheckReport, _call, _expect, _gen, rel_error
-from taco_lite.course.reference import _reference_step
+from taco_lite.course.references import _reference_step
 
 __all__ = ["check_train_step", "overfit_one_batch", "check_recall_at_k", "check_device_step"]
 

@@ -1,0 +1,74 @@
+"""Release, execute and autograde the graded notebooks with nbgrader (instructor tooling).
+
+    python -m taco_lite.course release --out build/student     # student versions
+    python -m taco_lite.course execute --out notebooks/executed  # executed copies to browse
+    python -m taco_lite.course autograde                         # solutions vs untouched copies
+
+Why: student versions are *generated*, never kept by hand (nbgrader's rule), so that the
+solution and the stub can never drift apart. Release runs nbgrader's own preprocessors
+(ClearSolutions, ClearHiddenTests, ClearOutput) through nbconvert (`student.py`); autograde runs
+the real `nbgrader generate_assignment` + `nbgrader autograde` in a throw-away course directory
+(`grading.py`); execute runs each notebook with nbclient (`runner.py`).
+
+Every `notebooks/[0-9][0-9]_*.ipynb` is picked up automatically (06 and 07 included once they
+exist). Each notebook is its own nbgrader assignment, named after the file's stem.
+Fast mode: `TACO_FAST=1` in the environment shrinks sizes inside the notebooks; `--fast`
+sets it for the kernels started here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from taco_lite.course.grading import autograde
+from taco_lite.course.notebooks import lesson_notebooks, read_notebook
+from taco_lite.course.runner import execute
+from taco_lite.course.student import release
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m taco_lite.course", description=__doc__.split("\n")[0]
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("release", help="write student versions (nbgrader preprocessors)")
+    r.add_argument("--out", default="build/student")
+    e = sub.add_parser("execute", help="write executed copies for browsing")
+    e.add_argument("--out", default="notebooks/executed")
+    e.add_argument("--fast", action="store_true", help="TACO_FAST=1 for the kernels")
+    a = sub.add_parser("autograde", help="nbgrader autograde: solutions and untouched releases")
+    a.add_argument("--fast", action="store_true", help="TACO_FAST=1 for the kernels")
+    a.add_argument("--keep", help="keep the course directory here instead of a temporary one")
+    for q in (r, e, a):
+        q.add_argument(
+            "notebooks", nargs="*", help="notebooks (default: every notebooks/NN_*.ipynb)"
+        )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    args = build_parser().parse_args(argv)
+    chosen = [Path(n) for n in args.notebooks] or None
+    if args.command == "release":
+        written = release(args.out, chosen)
+        for w in written:
+            print(w)
+        return written
+    if args.command == "execute":
+        return execute(args.out, chosen, fast=True if args.fast else None)
+    nbs = chosen or lesson_notebooks()
+    solutions = {p.name: read_notebook(p) for p in nbs}
+    results = autograde(
+        {"solution": solutions, "untouched": None},
+        nbs,
+        workdir=args.keep,
+        fast=True if args.fast else None,
+    )
+    for res in results:
+        print(res)
+    return results

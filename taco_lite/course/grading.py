@@ -1,0 +1,140 @@
+"""Real nbgrader autograde in a throw-away course directory.
+
+Why: `nbgrader generate_assignment` + `nbgrader autograde` are what a course runs, so the kit
+runs them too: the solutions must earn every autograded point and untouched releases none.
+Each notebook is its own nbgrader assignment, named after the file's stem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taco_lite.course.notebooks import CODE_STUB, lesson_notebooks, repo_root, write_notebook
+from taco_lite.course.runner import kernel_env
+
+__all__ = ["GradeResult", "autograde"]
+
+
+@dataclass
+class GradeResult:
+    """Autograde scores of one student's notebook (from nbgrader's gradebook)."""
+
+    student: str
+    assignment: str
+    auto_score: float  # points from autograded (test) cells
+    auto_max: float
+    manual_max: float  # points waiting for a human (inline questions)
+    failed_cells: list[str] = field(default_factory=list)  # grade ids scoring below max
+
+    def __str__(self) -> str:
+        return (
+            f"{self.student:>10} {self.assignment:<28} {self.auto_score:4.1f} / {self.auto_max:4.1f}"
+            f"  (+{self.manual_max:g} manual)"
+        )
+
+
+_CONFIG = """c = get_config()
+c.CourseDirectory.course_id = "taco_lite"
+c.CourseDirectory.root = {root!r}
+c.Execute.timeout = {timeout}
+c.ClearSolutions.code_stub = {{"python": {stub!r}}}
+"""
+
+
+def _nbgrader(args: Sequence[str], root: Path, env: Mapping[str, str]) -> None:
+    cmd = [sys.executable, "-m", "nbgrader", *args, "--force"]
+    proc = subprocess.run(cmd, cwd=root, env=dict(env), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}"
+            f"\n{proc.stderr[-3000:]}"
+        )
+
+
+def autograde(
+    submissions: Mapping[str, Mapping[str, Any] | None],
+    notebooks: Iterable[Path] | None = None,
+    workdir: str | os.PathLike | None = None,
+    fast: bool | None = None,
+    timeout: int = 900,
+) -> list[GradeResult]:
+    """Real nbgrader autograde in a temporary course directory.
+
+    submissions: {student id: {notebook file name: notebook} or None}. None means "the untouched
+    release" (what `nbgrader generate_assignment` wrote). Each notebook is its own assignment.
+    Steps: nbgrader_config.py; source/<assignment>/<notebook>; `nbgrader generate_assignment`;
+    copy into submitted/<student>/<assignment>/; `nbgrader autograde`; read the gradebook.
+    """
+    from nbgrader.api import Gradebook
+
+    paths = list(notebooks if notebooks is not None else lesson_notebooks())
+    own_tmp = workdir is None
+    root = Path(tempfile.mkdtemp(prefix="taco_course_") if own_tmp else workdir).resolve()
+    env = kernel_env(fast)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo_root()), env.get("PYTHONPATH")]))
+    # nbgrader shells out to `alembic` (its database migrations): find the one of this Python
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "nbgrader_config.py").write_text(
+            _CONFIG.format(root=str(root), timeout=timeout, stub=CODE_STUB)
+        )
+        assignments = {p.stem: p for p in paths}
+        for name, path in assignments.items():
+            shutil.copy(path, _mkdir(root / "source" / name) / path.name)
+            _nbgrader(["generate_assignment", name], root, env)
+        for student, notebooks_by_name in submissions.items():
+            for name, path in assignments.items():
+                dest = _mkdir(root / "submitted" / student / name) / path.name
+                if notebooks_by_name is None:
+                    shutil.copy(root / "release" / name / path.name, dest)
+                else:
+                    write_notebook(notebooks_by_name[path.name], dest)
+        results = []
+        for name in assignments:
+            _nbgrader(["autograde", name], root, env)
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+            for student in submissions:
+                for name, path in assignments.items():
+                    results.append(_scores(gb, student, name, path.stem))
+        return results
+    finally:
+        if own_tmp:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _scores(gb: Any, student: str, assignment: str, notebook: str) -> GradeResult:
+    sub = gb.find_submission_notebook(notebook, assignment, student)
+    auto, auto_max, manual_max, failed = 0.0, 0.0, 0.0, []
+    for grade in sub.grades:
+        if grade.cell.cell_type == "code" and not _is_solution_cell(
+            gb, grade, assignment, notebook
+        ):
+            auto_max += grade.max_score
+            auto += grade.auto_score or 0.0
+            if (grade.auto_score or 0.0) < grade.max_score:
+                failed.append(grade.name)
+        else:
+            manual_max += grade.max_score
+    return GradeResult(student, assignment, auto, auto_max, manual_max, failed)
+
+
+def _is_solution_cell(gb: Any, grade: Any, assignment: str, notebook: str) -> bool:
+    try:
+        gb.find_solution_cell(grade.name, notebook, assignment)
+    except Exception:  # nbgrader raises MissingEntry for cells that are tests only
+        return False
+    return True
