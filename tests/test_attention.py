@@ -157,3 +157,61 @@ def test_apply_view_names_every_view():
     )
     with pytest.raises(ValueError, match="word_mask has no True"):
         alignment.centre_over_words(s, torch.zeros(3, dtype=bool))
+
+
+def test_caption_words_drop_cls_and_sep():
+    tmask = torch.tensor([[T, T, T, T, F_], [T, T, T, F_, F_]])
+    assert attention.caption_words(tmask).tolist() == [[F_, T, T, F_, F_], [F_, T, F_, F_, F_]]
+
+
+def test_pick_median_clip_follows_the_stated_rule():
+    from taco_lite.widgets.screenshots import pick_median_clip
+
+    acc = torch.tensor([1.0, 0.5, float("nan"), 0.0, 0.5, 1.0, 0.25])
+    scored = torch.tensor([2, 4, 0, 3, 2, 1, 4])
+    # eligible (>= 2 words): rows 0, 1, 3, 4, 6 -> sorted 0, .25, .5, .5, 1 -> lower median .5
+    assert pick_median_clip(acc, scored) == 1
+    assert pick_median_clip(acc, scored, min_words=4) == 6  # .25, .5 -> lower median .25
+    with pytest.raises(ValueError, match="no clip"):
+        pick_median_clip(acc, scored, min_words=9)
+
+
+def test_grounding_histogram_figure_and_its_errors():
+    from taco_lite.viz.lessons import plot_grounding_histogram
+
+    fig = plot_grounding_histogram({"dot": {"TACo": [1.0, 0.5, float("nan")], "L1": [0.0, 0.5]}})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0] == "TACo: mean 0.75, median 0.75 (2 clips), 1 without gold"
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        plot_grounding_histogram({"dot": {"TACo": [2.0]}})
+
+
+def test_check_word_frame_block_names_the_typical_mistakes():
+    from taco_lite import course
+
+    course.check_word_frame_block(attention.word_frame_block, verbose=False)
+
+    def keep(t, v):
+        return (t[:, None] & v[None, :]).double()
+
+    def no_mask(a, t, v):
+        b = a[: t.shape[0], t.shape[0] :]
+        return b / b.sum(1, keepdim=True)
+
+    def wrong_axis(a, t, v):
+        b = a[: t.shape[0], t.shape[0] :] * keep(t, v)
+        return torch.nan_to_num(b / b.sum(0, keepdim=True))
+
+    def no_renorm(a, t, v):
+        return a[: t.shape[0], t.shape[0] :] * keep(t, v)
+
+    for fn, words in ((no_mask, "forgot to mask padding"), (wrong_axis, "wrong axis"),
+                      (no_renorm, "did not renormalise")):  # fmt: skip
+        with pytest.raises(course.CheckFailed, match=words):
+            course.check_word_frame_block(fn, verbose=False)
+
+    def todo(a, t, v):
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        course.check_word_frame_block(todo, verbose=False)
