@@ -189,7 +189,8 @@ def run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     s = sizes(args.tiny)
     n, m, d, chunk = s["n"], s["m"], s["d"], s["chunk"]
     rows = []
-    for B in s["Bs"]:
+    Bs = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else s["Bs"]
+    for B in Bs:
         x = make_inputs(B, n, m, d, device, args.seed)
         cells_fn, nce_fn, scale, nce_scale = naive_fns(x, s["cells"], s["texts"])
         t = common.interleaved(
@@ -306,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(argv) if argv is not None else None
     p = common.base_parser(NAME, "Token-level maths: vectorised vs chunked vs naive loop.")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    p.add_argument("--batch-sizes", help="comma list of B (default 32,128,512)")
     p.add_argument("--probe", help=argparse.SUPPRESS)  # internal: "variant:B" in a fresh process
     args = p.parse_args(argv)
     device = common.pick_device(args.device)
