@@ -284,6 +284,34 @@ def report(out: Path, baseline: str = "L1", direction: str = "t2v") -> str:
     return "\n".join(rows) + f"\n\ns1 {direction}, N = {n} val queries (chance {100 / n:.2f}).\n"
 
 
+def measure_data(out: Path, epochs: int = 2, log: Callable[[str], None] = print) -> dict:
+    """Seconds to build one endless epoch (generate, render, tag, encode; no prefetch), per
+    tagger, against the seconds one epoch of training steps takes in this study's L1 run."""
+    from taco_lite.data import build_datasets
+    from taco_lite.data.endless import EndlessTrainSet
+    from taco_lite.world import load_world
+
+    torch.set_num_threads(1)
+    base = load_world()
+    datasets, vocab, idf = build_datasets(base, splits=("train",), cache_path=out / "tags.json")
+    n = len(datasets["train"])
+    res: dict[str, Any] = {"pairs_per_epoch": n}
+    for tagger in ("spacy", "gold"):
+        ts = EndlessTrainSet(base, vocab, idf, seed=123, tagger=tagger, prefetch=False)
+        for e in range(epochs):
+            ts.for_epoch(e)
+        res[f"build_{tagger}"] = _mean(list(ts.build_seconds.values()))
+    runs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    l1 = [r for r in runs if r["exp"] == "L1"]
+    if l1:
+        per_step = _mean([r["seconds"] / r["steps"] for r in l1])
+        res["epoch_train_seconds"] = per_step * (n // 32)
+        for tagger in ("spacy", "gold"):
+            res[f"share_{tagger}"] = res[f"build_{tagger}"] / res["epoch_train_seconds"]
+    log(json.dumps(res, indent=1))
+    return res
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m taco_lite.sweep.val_study", description=__doc__)
     p.add_argument("--exp", default="L1,L1+L2", help=f"comma list of {list(EXPERIMENTS)}")
@@ -294,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/val_study")
     p.add_argument("--report", action="store_true", help="print the table, train nothing")
     p.add_argument("--baseline", default="L1")
+    p.add_argument("--measure-data", action="store_true", help="time one endless epoch's build")
     return p
 
 
@@ -301,6 +330,9 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.measure_data:
+        measure_data(out)
+        return
     if args.report:
         for d in ("t2v", "v2t"):
             log(report(out, args.baseline, d))
