@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+from numbers import Integral
 from typing import Any
 
 VIDEO_INPUTS = ("pixels", "features")
 LOSS_CHOICES = ("L1", "L3", "L1+L2", "L1+L3", "L1+L2+L3")
 NEGATIVE_CHOICES = ("cascade", "random")
 DEVICE_PREFIXES = ("auto", "cpu", "cuda", "mps")
+MAX_SEED = 2**53  # the batch order seeds a generator with seed * 1000 + epoch (< 2**63)
 
 
 @dataclass
@@ -89,7 +91,9 @@ class TrainConfig:
     device: str = "auto"  # "auto" = cuda, then mps, then cpu; or "cpu", "cuda", "cuda:1", "mps"
     amp: bool = False  # bf16 autocast (CUDA and CPU)
     compile: bool = False  # torch.compile the three encoders
-    ckpt_every: int = 0  # also write a checkpoint every this many steps (0 = only at the end)
+    ckpt_every: int = 100  # write last.pt every this many steps (0 = by time / at the end only)
+    ckpt_minutes: float = 2.0  # ... and after this many minutes of training since the last one
+    deterministic: bool = True  # torch.use_deterministic_algorithms during train() (see docs)
     ckpt_dir: str = "runs/taco"
     log_every: int = 10
     progress: bool = True  # tqdm bar; False silences it
@@ -193,6 +197,17 @@ def validate_train_config(cfg: TrainConfig) -> None:
             f"need ckpt_every >= 0, log_every >= 1, num_workers >= 0; got {cfg.ckpt_every}, "
             f"{cfg.log_every}, {cfg.num_workers}"
         )
+    if not cfg.ckpt_minutes >= 0:  # also catches NaN
+        raise ValueError(f"ckpt_minutes is {cfg.ckpt_minutes} but must be >= 0 (0 = off)")
+    if (
+        isinstance(cfg.seed, bool)
+        or not isinstance(cfg.seed, Integral)
+        or not 0 <= cfg.seed < MAX_SEED
+    ):
+        raise ValueError(
+            f"seed is {cfg.seed!r} but must be an integer in [0, {MAX_SEED}): it seeds "
+            "torch.Generator, which takes no negative seeds"
+        )
     if not cfg.pos_tags.strip():
         raise ValueError("pos_tags is empty: use e.g. 'noun+verb', 'noun', 'det+adp' or 'all'")
 
@@ -212,17 +227,23 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "fast": Preset(
         ModelConfig(d=64, text_layers=1, fusion_layers=1, heads=4),
-        TrainConfig(batch_size=32, steps=300, warmup_steps=30, lr=2e-3, log_every=10),
+        TrainConfig(
+            batch_size=32, steps=300, warmup_steps=30, lr=2e-3, log_every=10, ckpt_every=50
+        ),
         note="CI and notebooks: whole CLI run about a minute on a 2-core CPU",
     ),
     "sweep": Preset(
         ModelConfig(d=64, text_layers=1, fusion_layers=1, heads=4),
-        TrainConfig(batch_size=32, steps=600, warmup_steps=60, lr=2e-3, log_every=50),
+        TrainConfig(
+            batch_size=32, steps=600, warmup_steps=60, lr=2e-3, log_every=50, ckpt_every=100
+        ),
         note="one ablation run: 1-4 min on a 2-core CPU (27 runs in under an hour with 2 jobs)",
     ),
     "default": Preset(
         ModelConfig(d=128),
-        TrainConfig(batch_size=32, steps=1800, warmup_steps=100, lr=1e-3, log_every=25),
+        TrainConfig(
+            batch_size=32, steps=1800, warmup_steps=100, lr=1e-3, log_every=25, ckpt_every=100
+        ),
         note="best CPU model: under 15 min on a 2-core laptop",
     ),
     "gpu": Preset(
@@ -235,6 +256,7 @@ PRESETS: dict[str, Preset] = {
             amp=True,
             compile=True,
             log_every=50,
+            ckpt_every=250,
         ),
         note="a real GPU: wider model, batch 128 as in the paper, bf16 autocast + compile",
     ),

@@ -34,7 +34,16 @@ from taco_lite.downstream.localize import (
 from taco_lite.downstream.segment import frame_accuracy, train_probe
 from taco_lite.model import TacoModel
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny probes run fastest on one thread. Scoped to this module and restored after it: a
+    module-level set_num_threads(1) would run every later test single-threaded, which hides
+    multi-thread non-determinism from the same-seed and resume tests (issue 11)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------------------ decoders

@@ -19,16 +19,6 @@ from taco_lite.train import main, train
 from taco_lite.train.schedule import epoch_batches, warmup_then_linear
 from taco_lite.train.step import LossFns, check_k_neg, taco_step
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the CI box's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + [f"w{i}" for i in range(26)]
 
 

@@ -6,13 +6,20 @@ the model weights, optionally the optimiser / scheduler / RNG states (to resume 
 configs as dicts and the vocabulary as a list of strings.
 
 Writes go to a temporary file in the same folder, then `os.replace` swaps it in. A crash mid-
-write therefore leaves the previous checkpoint untouched.
+write therefore leaves the previous checkpoint untouched; a temporary file left by a killed
+writer is removed by the next save to the same path. Files get mode 0666 minus the umask
+(0644 on most systems), so a shared hub can read them.
+
+Every checkpoint carries a SHA-256 of its tensor data (`"checksum"`), verified on load, and
+loading refuses NaN / inf weights: a flipped byte or a diverged run is reported, never used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import tempfile
+import pickle
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +33,50 @@ FORMAT_VERSION = 1  # bump when the layout below changes; load_checkpoint refuse
 RETRAIN_HINT = "retrain with `python -m taco_lite.train --preset fast` (or re-download it)"
 
 
+CHECKSUM_ALGO = "sha256"
+
+# Fields of ModelConfig that fix the shape of some weight: a mismatch makes load_state_dict fail.
+SHAPE_FIELDS = (
+    "d",
+    "video_input",
+    "feature_dim",
+    "frame_size",
+    "frame_motion",
+    "video_layers",
+    "text_layers",
+    "fusion_layers",
+    "mlp_ratio",
+    "max_frames",
+    "max_tokens",
+    "vocab_size",
+)
+
+
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, damaged or from another format version."""
+    """A checkpoint is missing, damaged, unsafe, or from another format version / config."""
+
+
+def tensor_checksum(obj: Any) -> str:
+    """SHA-256 over every tensor in `obj` (nested dicts / lists), with its path, dtype and shape.
+
+    Dict keys are visited in sorted order, so the digest depends on the contents only.
+    """
+    h = hashlib.new(CHECKSUM_ALGO)
+
+    def visit(x: Any, where: str) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            h.update(f"{where}|{x.dtype}|{tuple(x.shape)}|".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            for k in sorted(x, key=str):
+                visit(x[k], f"{where}/{k}")
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                visit(v, f"{where}/{i}")
+
+    visit(obj, "")
+    return h.hexdigest()
 
 
 def rng_states() -> dict[str, Any]:
@@ -87,8 +136,9 @@ def save_checkpoint(
         "rng": rng_states() if with_rng else None,
         "extra": extra or {},
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    state["checksum"] = {"algo": CHECKSUM_ALGO, "tensors": tensor_checksum(state)}
+    remove_stale_temp_files(path)
+    tmp = _create_temp_file(path)
     try:
         torch.save(state, tmp)
         os.replace(tmp, path)  # atomic on POSIX and Windows (same folder, same filesystem)
@@ -96,6 +146,37 @@ def save_checkpoint(
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _create_temp_file(path: Path) -> str:
+    """A new empty file next to `path`, mode 0666 minus the umask (mkstemp would give 0600)."""
+    for _ in range(100):
+        tmp = path.parent / f"{_temp_prefix(path)}{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return str(tmp)
+    raise OSError(f"could not create a temporary file next to {path}")
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Delete `.NAME.*.tmp` files that a writer of `path` killed mid-save left behind."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = sorted(path.parent.glob(f"{_temp_prefix(path)}*.tmp"))
+    for tmp in stale:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:  # another cleaner got there first
+            pass
+    return stale
 
 
 def _plain_module(model: torch.nn.Module) -> torch.nn.Module:
@@ -106,19 +187,26 @@ def _plain_module(model: torch.nn.Module) -> torch.nn.Module:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True` and check its format version.
 
-    Raises CheckpointError naming the file when it is missing, truncated / corrupt, or written
-    in another format.
+    Raises CheckpointError naming the file when it is missing, truncated / corrupt, unsafe
+    (pickled code), written in another format, fails its tensor checksum, or holds NaN / inf
+    weights.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: check the path, or {RETRAIN_HINT}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, random bytes, pickled code, ...
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated or corrupt: {type(err).__name__}): "
-            f"{RETRAIN_HINT}"
-        ) from err
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" in str(err).lower():  # a well-formed file with code in it
+            raise CheckpointError(
+                f"{path} is unsafe: it holds pickled Python objects or code that "
+                "`torch.load(weights_only=True)` refuses to run (a taco_lite checkpoint holds "
+                "plain tensors, numbers and strings only). Do not load it with "
+                f"weights_only=False unless you trust its source; else {RETRAIN_HINT}"
+            ) from err
+        raise _corrupt(path, err) from err
+    except Exception as err:  # truncated zip, random bytes, ...
+        raise _corrupt(path, err) from err
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(
             f"{path} is not a taco_lite checkpoint (no format_version): {RETRAIN_HINT}"
@@ -129,7 +217,109 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             f"{path} is checkpoint format {found}, this taco_lite "
             f"({__version__}) reads format {FORMAT_VERSION}: {RETRAIN_HINT}"
         )
+    _verify_checksum(path, state)
+    _check_finite_weights(path, state)
     return state
+
+
+def _corrupt(path: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a readable checkpoint (truncated or corrupt: {type(err).__name__}): "
+        f"{RETRAIN_HINT}"
+    )
+
+
+def _verify_checksum(path: Path, state: dict[str, Any]) -> None:
+    """Compare the stored SHA-256 of the tensor data with a fresh one (files without one pass:
+    they were written before checksums existed)."""
+    stored = state.get("checksum")
+    if stored is None:
+        return
+    if not isinstance(stored, dict) or stored.get("algo") != CHECKSUM_ALGO:
+        raise CheckpointError(f"{path} has an unknown checksum entry {stored!r}: {RETRAIN_HINT}")
+    body = {k: v for k, v in state.items() if k != "checksum"}
+    if tensor_checksum(body) != stored.get("tensors"):
+        raise CheckpointError(
+            f"{path} fails its checksum: its tensor data changed after it was written "
+            f"(a damaged disk or copy). Use another copy, or {RETRAIN_HINT}"
+        )
+
+
+def _check_finite_weights(path: Path, state: dict[str, Any]) -> None:
+    weights = state.get("model")
+    if not isinstance(weights, dict):
+        return
+    bad = [
+        k
+        for k, v in weights.items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()
+    ]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise CheckpointError(
+            f"{path} holds NaN or inf weights ({shown}): the run that wrote it diverged "
+            "(learning rate too high? try a lower --lr or keep grad_clip on). Resume from an "
+            f"earlier checkpoint, or {RETRAIN_HINT}"
+        )
+
+
+def config_differences(saved: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """'field: checkpoint X, here Y' for every field whose value differs (keys of `current`)."""
+    if saved is None:
+        return []
+    return [
+        f"{k}: checkpoint {saved[k]!r}, here {current[k]!r}"
+        for k in current
+        if k in saved and saved[k] != current[k]
+    ]
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], path: Any = None) -> None:
+    """`model.load_state_dict(state["model"])`, but a config mismatch names the fields.
+
+    A checkpoint written with another `d`, `max_tokens`, `vocab_size`, ... cannot fit this
+    model; instead of PyTorch's list of size mismatches, say which ModelConfig field differs
+    and how to rebuild the model from the checkpoint.
+    """
+    plain = _plain_module(model)
+    where = f"{path} " if path is not None else "the checkpoint "
+    cfg = getattr(plain, "cfg", None)
+    if cfg is not None and state.get("model_cfg") is not None:
+        here = config_to_dict(cfg)
+        diffs = config_differences(
+            state["model_cfg"], {k: here[k] for k in SHAPE_FIELDS if k in here}
+        )
+        if diffs:
+            raise CheckpointError(
+                f"{where}was written by a model of another shape; ModelConfig differs in "
+                + "; ".join(diffs)
+                + ". Rebuild the model from the checkpoint (`load_model(path)`, or "
+                "`ModelConfig(**state['model_cfg'])`) instead of from a preset, or retrain "
+                "with the new config"
+            )
+    try:
+        plain.load_state_dict(state["model"])
+    except RuntimeError as err:
+        mine = plain.state_dict()
+        theirs = state["model"]
+        missing = sorted(set(mine) - set(theirs))
+        extra = sorted(set(theirs) - set(mine))
+        shapes = [
+            f"{k}: checkpoint {tuple(theirs[k].shape)}, model {tuple(mine[k].shape)}"
+            for k in mine
+            if k in theirs and tuple(theirs[k].shape) != tuple(mine[k].shape)
+        ]
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} shape(s) differ, e.g. " + "; ".join(shapes[:3]))
+        if missing:
+            parts.append(f"{len(missing)} weight(s) missing, e.g. {missing[:3]}")
+        if extra:
+            parts.append(f"{len(extra)} unexpected weight(s), e.g. {extra[:3]}")
+        raise CheckpointError(
+            f"{where}does not fit this model ({'; '.join(parts) or err}). Build the model "
+            "from the checkpoint's own config with `load_model(path)`"
+        ) from err
 
 
 def restore_training_state(
@@ -140,7 +330,7 @@ def restore_training_state(
     restore_rng: bool = True,
 ) -> int:
     """Put a loaded checkpoint back into live objects; returns the step it was written at."""
-    _plain_module(model).load_state_dict(state["model"])
+    load_weights(model, state)
     if optimizer is not None:
         if state.get("optimizer") is None:
             raise CheckpointError(
@@ -175,7 +365,7 @@ def load_model(
         config_from_dict(TrainConfig, state["train_cfg"]) if state.get("train_cfg") else None
     )
     model = TacoModel(model_cfg)
-    model.load_state_dict(state["model"])
+    load_weights(model, state, path)
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     model.eval()

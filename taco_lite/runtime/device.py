@@ -6,6 +6,7 @@ CPU runs get a `nullcontext()` where autocast is off; `device="auto"` quietly fa
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -46,3 +47,35 @@ def compile_encoders(model: TacoModel) -> None:
     torch._dynamo.config.suppress_errors = True
     for part in (model.video, model.text, model.fusion):
         part.compile(dynamic=None)
+
+
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool = True, device: torch.device | None = None):
+    """Same seed, same machine, same thread count -> bit-identical runs (restored on exit).
+
+    Turns on `torch.use_deterministic_algorithms(True, warn_only=True)`: ops with a
+    deterministic variant use it, and an op without one warns instead of failing the run.
+    On CUDA it also pins cuDNN to deterministic kernels (no autotuning) and sets
+    CUBLAS_WORKSPACE_CONFIG=:4096:8 unless already set, which cuBLAS reads only when its first
+    handle is created, i.e. it helps only if nothing used CUDA matmuls earlier in the process
+    (set it in the shell to be sure). See docs/determinism.md for what stays non-deterministic.
+    """
+    if not enabled:
+        yield
+        return
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    if device is not None and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2:]

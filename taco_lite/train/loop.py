@@ -1,9 +1,18 @@
 """The training loop and the command line: `python -m taco_lite.train --preset fast`.
 
 `train()` is deliberately plain (nanoGPT style): Adam, linear warm-up then linear decay,
-gradient clipping, optional bf16 autocast and torch.compile, a checkpoint every `ckpt_every`
-steps. The batch order is a pure function of (seed, epoch), and checkpoints carry every RNG
-state, so a run split in two and resumed reproduces the same losses step for step.
+gradient clipping, optional bf16 autocast and torch.compile. It writes `last.pt` (full state)
+every `ckpt_every` steps and after every `ckpt_minutes` of training, so a killed run loses at
+most a couple of minutes: `python -m taco_lite.train ... --resume` continues it.
+
+Reproducibility: the batch order is a pure function of (seed, epoch), the random negatives
+have their own seeded generator, dropout uses the seeded global RNG, and every one of these
+states travels in the checkpoint. With `deterministic=True` (the default) the same seed on the
+same machine with the same thread count gives bit-identical histories and weights, and a run
+killed and resumed ends exactly where an unbroken one does (docs/determinism.md).
+
+A resumed run must use the configuration it was started with: `check_resume_config` refuses
+any change that alters the numbers and names each differing field.
 
 The maths of one step lives in `step.py` (`taco_step`, `LossFns`), re-exported here.
 """
@@ -24,8 +33,18 @@ import torch
 
 from taco_lite.config import LOSS_CHOICES, PRESETS, ModelConfig, TrainConfig, config_from_dict
 from taco_lite.model import TacoModel
-from taco_lite.runtime.checkpoint import load_checkpoint, restore_training_state, save_checkpoint
-from taco_lite.runtime.device import amp_context, compile_encoders, resolve_device
+from taco_lite.runtime.checkpoint import (
+    config_differences,
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+)
+from taco_lite.runtime.device import (
+    amp_context,
+    compile_encoders,
+    deterministic_mode,
+    resolve_device,
+)
 from taco_lite.train.schedule import (
     epoch_batches,
     iterate_batches,
@@ -34,7 +53,22 @@ from taco_lite.train.schedule import (
 )
 from taco_lite.train.step import LossFns, StepOutput, taco_step
 
-__all__ = ["LossFns", "StepOutput", "TrainResult", "main", "resolve_device", "taco_step", "train"]
+__all__ = [
+    "LossFns",
+    "StepOutput",
+    "TrainResult",
+    "check_resume_config",
+    "main",
+    "resolve_device",
+    "taco_step",
+    "train",
+]
+
+# TrainConfig fields that cannot change the numbers: a resumed run takes the new values.
+FREE_ON_RESUME = ("progress", "log_every", "ckpt_dir", "ckpt_every", "ckpt_minutes", "num_workers")
+# Fields a resumed run may change only with override=True (--override-resume-config): the run
+# goes on, but no longer reproduces an unbroken one (steps stretches the LR decay).
+OVERRIDABLE_ON_RESUME = ("steps", "device", "compile", "deterministic")
 
 
 @dataclass
@@ -87,6 +121,56 @@ def load_world_datasets(
     return datasets, vocab
 
 
+def check_resume_config(
+    state: Mapping[str, Any],
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    override: bool = False,
+    where: str = "the checkpoint",
+) -> TrainConfig:
+    """The TrainConfig a resumed run really uses, or ValueError naming every differing field.
+
+    The model config must match exactly. Of the TrainConfig, FREE_ON_RESUME fields (progress
+    bar, logging, checkpoint folder and cadence, workers) take the new values; a change in
+    OVERRIDABLE_ON_RESUME (steps, device, compile, deterministic) needs `override=True`; any
+    other change (losses, seed, lr, negatives, batch size, ...) is refused. `steps` may never
+    fall below the checkpoint's step.
+    """
+    step = int(state["step"])
+    new_model = dataclasses.asdict(model_cfg)
+    problems = [f"model {d}" for d in config_differences(state.get("model_cfg"), new_model)]
+    saved_train = state.get("train_cfg")
+    if saved_train is None:  # a checkpoint without its TrainConfig: nothing to compare
+        used = train_cfg
+    else:
+        new_train = dataclasses.asdict(train_cfg)
+        kept = dict(new_train)  # fields the checkpoint lacks (older kit) take the new values
+        for k, new in new_train.items():
+            if k in FREE_ON_RESUME or k not in saved_train or saved_train[k] == new:
+                continue
+            if k in OVERRIDABLE_ON_RESUME and override:
+                continue
+            kept[k] = saved_train[k]
+            diff = f"{k}: checkpoint {saved_train[k]!r}, here {new!r}"
+            if k in OVERRIDABLE_ON_RESUME:
+                diff += " (allowed with --override-resume-config)"
+            problems.append(diff)
+        used = config_from_dict(TrainConfig, kept)
+    if problems:
+        raise ValueError(
+            f"cannot resume from {where} with a different configuration; it differs in: "
+            + "; ".join(problems)
+            + ". Resume with the run's own settings (same --preset and flags), or start a new "
+            "run in another --out folder"
+        )
+    if used.steps < step:
+        raise ValueError(
+            f"{where} is at step {step} but steps is {used.steps}: a run cannot end before the "
+            f"point it has reached. Use --steps {step} or more, or evaluate the checkpoint as is"
+        )
+    return used
+
+
 def _vocab_words(vocab: Any) -> list[str] | None:
     if vocab is None:
         return None
@@ -103,15 +187,17 @@ def train(
     resume: str | Path | None = None,
     collate_fn: Callable | None = None,
     stop_at: int | None = None,
+    override_resume_config: bool = False,
 ) -> TrainResult:
     """Train a TacoModel; returns the model, the per-step history and the checkpoint path.
 
     datasets: {"train": ..., ...} of items for `collate_fn` (default `data.collate`); None loads
       the toy world. vocab: a Vocab or list of words, stored in checkpoints and used to size
       the text embedding (`model_cfg.vocab_size = len(vocab)`).
-    log: called with each step's dict. resume: a checkpoint written by a run of the same model
-      config; training continues at its step, with its RNG states. stop_at: stop after this
-      global step (a checkpoint is written), e.g. to split a run in two.
+    log: called with each step's dict. resume: a checkpoint written by a run of the same
+      configs (`check_resume_config`; `override_resume_config=True` lets steps / device /
+      compile / deterministic change); training continues at its step, with its RNG states.
+      stop_at: stop after this global step (a checkpoint is written), e.g. to split a run.
     """
     t0 = time.perf_counter()
     fns = fns if fns is not None else LossFns()
@@ -122,8 +208,20 @@ def train(
         from taco_lite.data import collate as collate_fn
     words = _vocab_words(vocab)
     if state is not None:
+        saved_words = state.get("vocab")
+        if words is not None and saved_words is not None and words != saved_words:
+            raise ValueError(
+                f"cannot resume from {resume}: its vocabulary ({len(saved_words)} words) is not "
+                f"this run's ({len(words)} words), so the word embeddings would mean other "
+                "words. Resume with the data (world, pos_tags) the run was started with"
+            )
+        words = words if words is not None else saved_words
+        if words is not None:
+            model_cfg = dataclasses.replace(model_cfg, vocab_size=len(words))
+        train_cfg = check_resume_config(
+            state, model_cfg, train_cfg, override_resume_config, where=str(resume)
+        )
         model_cfg = config_from_dict(ModelConfig, state["model_cfg"])
-        words = words if words is not None else state.get("vocab")
     elif words is not None:
         model_cfg = dataclasses.replace(model_cfg, vocab_size=len(words))
     train_set = datasets["train"]
@@ -176,40 +274,48 @@ def train(
     data_seconds, timer = 0.0, [0.0]  # building epochs / waiting for batches (collate)
     t_loop = time.perf_counter()
     bar = _progress(train_cfg, step)
+    last_saved = time.monotonic()
     model.train()
-    while step < end:
-        epoch, offset = divmod(step, steps_per_epoch)
-        t_data = time.perf_counter()
-        epoch_set = train_set.for_epoch(epoch) if endless else train_set
-        data_seconds += time.perf_counter() - t_data
-        index_lists = epoch_batches(len(epoch_set), B, train_cfg.seed, epoch)[offset:]
-        batches = iterate_batches(epoch_set, index_lists, collate_fn, train_cfg.num_workers)
-        for batch in _timed(batches, timer):
-            if batch.seg_ids is not None:
-                views.update((epoch if endless else 0, s) for s in batch.seg_ids.tolist())
-            batch = batch.to(device, non_blocking=True)
-            lr = scheduler.get_last_lr()[0]
-            with amp_context(device, train_cfg.amp):
-                out = taco_step(model, batch, train_cfg, fns, generator=neg_generator)
-            optimizer.zero_grad(set_to_none=True)
-            out.total.backward()
-            if train_cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            record = {"step": step, "epoch": epoch, "lr": lr, **out.scalars()}
-            history.append(record)
-            if log is not None:
-                log(record)
-            if bar is not None:
-                bar.update(1)
-                if step % train_cfg.log_every == 0 or step == end:
-                    bar.set_postfix(_postfix(record))
-            if train_cfg.ckpt_every and step % train_cfg.ckpt_every == 0:
-                save(last)
-            if step >= end:
-                break
+    with deterministic_mode(train_cfg.deterministic, device):
+        while step < end:
+            epoch, offset = divmod(step, steps_per_epoch)
+            t_data = time.perf_counter()
+            epoch_set = train_set.for_epoch(epoch) if endless else train_set
+            data_seconds += time.perf_counter() - t_data
+            index_lists = epoch_batches(len(epoch_set), B, train_cfg.seed, epoch)[offset:]
+            batches = iterate_batches(epoch_set, index_lists, collate_fn, train_cfg.num_workers)
+            for batch in _timed(batches, timer):
+                if batch.seg_ids is not None:
+                    views.update((epoch if endless else 0, s) for s in batch.seg_ids.tolist())
+                batch = batch.to(device, non_blocking=True)
+                lr = scheduler.get_last_lr()[0]
+                with amp_context(device, train_cfg.amp):
+                    out = taco_step(model, batch, train_cfg, fns, generator=neg_generator)
+                optimizer.zero_grad(set_to_none=True)
+                out.total.backward()
+                if train_cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                record = {"step": step, "epoch": epoch, "lr": lr, **out.scalars()}
+                history.append(record)
+                if log is not None:
+                    log(record)
+                if bar is not None:
+                    bar.update(1)
+                    if step % train_cfg.log_every == 0 or step == end:
+                        bar.set_postfix(_postfix(record))
+                by_steps = train_cfg.ckpt_every and step % train_cfg.ckpt_every == 0
+                by_time = (
+                    train_cfg.ckpt_minutes
+                    and time.monotonic() - last_saved >= 60 * train_cfg.ckpt_minutes
+                )
+                if (by_steps or by_time) and step < end:  # the end is saved below
+                    save(last)
+                    last_saved = time.monotonic()
+                if step >= end:
+                    break
     if bar is not None:
         bar.close()
     loop_seconds = time.perf_counter() - t_loop
@@ -277,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=_non_negative_int, help="random seed, an integer >= 0")
     p.add_argument("--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     p.add_argument(
         "--amp",
@@ -294,7 +400,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="fresh world clips every epoch (no training pair seen twice)",
     )
     p.add_argument("--out", help="run folder for checkpoints and results (default runs/PRESET)")
-    p.add_argument("--resume", help="checkpoint to resume from, e.g. runs/fast/last.pt")
+    p.add_argument(
+        "--ckpt-every",
+        type=_non_negative_int,
+        help="write OUT/last.pt every N steps (default: the preset's; it is also written "
+        "after every 2 minutes of training, and at the end)",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=AUTO_RESUME,
+        help="continue a killed run: a checkpoint such as runs/fast/last.pt, or no value for "
+        "OUT/last.pt. Use the run's own flags; a changed config is refused",
+    )
+    p.add_argument(
+        "--override-resume-config",
+        action="store_true",
+        help="let a resumed run change --steps (not below the checkpoint's step), --device, "
+        "--compile; it then no longer reproduces an unbroken run",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--token-chunk", type=int,
@@ -306,6 +430,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--features", help="train on real features: PATH/train, PATH/test (docs/real_data.md)"
     )
     return p
+
+
+AUTO_RESUME = "OUT/last.pt"
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; use an integer >= 0, e.g. 0")
+    return value
+
+
+def resume_path(args: argparse.Namespace) -> Path | None:
+    """The checkpoint `--resume` names: its value, or OUT/last.pt for a bare `--resume`."""
+    if args.resume is None:
+        return None
+    if args.resume == AUTO_RESUME:
+        out = Path(args.out or f"runs/{args.preset}")
+        path = out / "last.pt"
+        if not path.is_file():
+            raise ValueError(
+                f"--resume found no {path} to continue: run without --resume to start, or give "
+                "the checkpoint's path (--resume runs/NAME/last.pt)"
+            )
+        return path
+    return Path(args.resume)
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
@@ -326,6 +479,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
         "drop_false_negatives": args.drop_false_negatives,
         "endless_data": args.endless_data,
     }
+    overrides["ckpt_every"] = getattr(args, "ckpt_every", None)
     from taco_lite.data.sources import data_spec, feature_dim
 
     overrides["token_chunk"] = getattr(args, "token_chunk", None)
@@ -335,7 +489,11 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
             model_cfg, video_input="features", feature_dim=feature_dim(args.features), max_frames=48
         )
     changes = {k: v for k, v in overrides.items() if v is not None}
-    changes["ckpt_dir"] = args.out or f"runs/{args.preset}"
+    resume = getattr(args, "resume", None)
+    if args.out is None and resume not in (None, AUTO_RESUME):
+        changes["ckpt_dir"] = str(Path(resume).parent)  # keep writing where the run lives
+    else:
+        changes["ckpt_dir"] = args.out or f"runs/{args.preset}"
     if args.quiet:
         changes["progress"] = False
     if args.steps is not None and "warmup_steps" not in changes:
@@ -351,12 +509,33 @@ def _ranked_by(terms: Sequence[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """CLI entry point; returns the summary it prints (and writes to OUT/result.json)."""
+    """CLI entry point; returns the summary it prints (and writes to OUT/result.json).
+
+    result.json records the configs the run really used (`model_cfg`, `train_cfg`), which for a
+    resumed run are the checkpoint's, and where it resumed from (`resumed_from`).
+    """
     args = build_parser().parse_args(argv)
     model_cfg, train_cfg = configs_from_args(args)
+    resume = resume_path(args)
+    resumed_from = None
+    if resume is not None:
+        saved = load_checkpoint(resume)
+        resumed_from = {"checkpoint": str(resume), "step": int(saved["step"])}
+        if args.steps is not None and saved.get("train_cfg"):
+            # --steps derives warm-up from itself; a resumed run keeps the one it started with
+            saved_warmup = saved["train_cfg"].get("warmup_steps", train_cfg.warmup_steps)
+            train_cfg = dataclasses.replace(train_cfg, warmup_steps=saved_warmup)
     t0 = time.perf_counter()
     datasets, vocab = load_world_datasets(model_cfg, train_cfg)
-    result = train(model_cfg, train_cfg, datasets=datasets, vocab=vocab, resume=args.resume)
+    result = train(
+        model_cfg,
+        train_cfg,
+        datasets=datasets,
+        vocab=vocab,
+        resume=resume,
+        override_resume_config=args.override_resume_config,
+    )
+    model_cfg, train_cfg = result.model_cfg, result.train_cfg  # what was really used
     train_seconds = result.seconds
     from taco_lite.evaluate import ranked_retrieval
     from taco_lite.evaluate.inference import embed_dataset
@@ -386,6 +565,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "pair_views": result.extra.get("pair_views"),
         "data_share": result.extra.get("data_share"),
         "checkpoint": str(result.checkpoint),
+        "resumed_from": resumed_from,
+        "model_cfg": dataclasses.asdict(model_cfg),
+        "train_cfg": dataclasses.asdict(train_cfg),
     }
     out = Path(train_cfg.ckpt_dir)
     (out / "result.json").write_text(json.dumps(summary, indent=2))
@@ -404,3 +586,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "of the training loop"
         )
     return summary
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    """`python -m taco_lite.train`: main(), with a one-line error instead of a traceback for
+    a bad value or an unusable checkpoint."""
+    from taco_lite.runtime.checkpoint import CheckpointError
+
+    try:
+        main(argv)
+    except (ValueError, CheckpointError) as err:
+        raise SystemExit(f"python -m taco_lite.train: error: {err}") from None
