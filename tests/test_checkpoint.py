@@ -138,3 +138,71 @@ def test_default_model_checkpoint_is_under_5_mb(tmp_path):
     words = [f"w{i}" for i in range(1000)]
     path = save_checkpoint(tmp_path / "model.pt", model, None, None, 1, mcfg, tcfg, words)
     assert path.stat().st_size < 5 * 2**20
+
+
+# ------------------------------------------------------------------------------ issue 11
+
+
+def test_flipped_tensor_byte_fails_the_checksum(tmp_path):
+    model, opt = tiny()
+    path = save_checkpoint(tmp_path / "flip.pt", model, opt, step=2)
+    state = torch.load(path, weights_only=True)
+    name = next(iter(state["model"]))
+    raw = state["model"][name].view(-1).view(torch.uint8)  # the tensor's bytes, in place
+    raw[3] ^= 0x10  # one flipped bit, the stored checksum left as it was
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"flip\.pt fails its checksum"):
+        load_checkpoint(path)
+
+
+def test_nan_or_inf_weights_are_refused(tmp_path):
+    model, _ = tiny()
+    with torch.no_grad():
+        next(model.parameters())[0].fill_(float("nan"))
+    path = save_checkpoint(tmp_path / "nan.pt", model)
+    with pytest.raises(CheckpointError, match="NaN or inf weights .*diverged.*learning rate"):
+        load_model(path)
+
+
+def test_other_model_config_names_the_fields(tmp_path):
+    model, opt = tiny()
+    path = save_checkpoint(tmp_path / "d16.pt", model, opt, step=1)
+    other = TacoModel(ModelConfig(d=32, heads=2, vocab_size=30, frame_size=16, max_tokens=40))
+    with pytest.raises(CheckpointError) as err:
+        restore_training_state(load_checkpoint(path), other)
+    msg = str(err.value)
+    for diff in ("d: checkpoint 16, here 32", "max_tokens: checkpoint 32, here 40"):
+        assert diff in msg, msg
+    assert "vocab_size: checkpoint 20, here 30" in msg and "load_model(path)" in msg
+    assert "size mismatch" not in msg
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this ran at load time",))
+
+
+def test_unsafe_pickle_is_called_unsafe(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format_version": FORMAT_VERSION, "model": _Payload()}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pt is unsafe") as err:
+        load_checkpoint(path)
+    assert "corrupt" not in str(err.value)
+
+
+def test_stale_temp_files_are_removed_and_mode_follows_umask(tmp_path):
+    model, _ = tiny()
+    stale = tmp_path / ".last.pt.dead1234.tmp"  # what a writer killed mid-save leaves
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".model.pt.keep5678.tmp"  # another file's temp: not ours to delete
+    other.write_bytes(b"x")
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "last.pt", model)
+        assert (path.stat().st_mode & 0o777) == 0o644  # shareable on a multi-user hub
+        os.umask(0o077)
+        private = save_checkpoint(tmp_path / "private.pt", model)
+        assert (private.stat().st_mode & 0o777) == 0o600
+    finally:
+        os.umask(old)
+    assert not stale.exists() and other.exists()
