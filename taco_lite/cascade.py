@@ -20,6 +20,8 @@ import torch
 from taco_lite.shapes import (
     require_bool,
     require_dims,
+    require_finite,
+    require_finite_result,
     require_float,
     require_int,
     require_no_nan,
@@ -73,8 +75,10 @@ def pair_scores(
             f"token_mask has shape {shape_str(token_mask)} but token_scores is "
             f"{shape_str(token_scores)}: the mask needs one entry per token, shape ({B_t}, {n})"
         )
+    require_finite("sim_global", sim_global)
+    require_finite("token_scores (tokens of interest)", token_scores[token_mask])  # rest: any
     tok = torch.where(token_mask[:, :, None], token_scores.float(), 0.0)  # (B, n, B)
-    return sim_global.float() + tok.sum(dim=1)  # (B, B)
+    return require_finite_result("pair_scores", sim_global.float() + tok.sum(dim=1))  # (B, B)
 
 
 def _check_k(k: int, B: int) -> int:
@@ -251,11 +255,13 @@ def weighted_token_scores(token_scores: torch.Tensor, token_weights: torch.Tenso
             f"token_weights has shape {shape_str(token_weights)} but token_scores is "
             f"{shape_str(token_scores)}: weights need one entry per token, shape ({N}, {n})"
         )
-    require_no_nan("token_weights", token_weights)
+    require_finite("token_weights", token_weights)
     active = token_weights != 0  # (N, n)
+    require_finite("token_scores (tokens with nonzero weight)", token_scores[active])
     tok = torch.where(active[:, :, None], token_scores.float(), 0.0)  # (N, n, M)
     w = torch.where(active, token_weights.float(), 0.0)  # (N, n)
-    return torch.einsum("ip,ipj->ij", w, tok)  # (N, M)
+    s2 = torch.einsum("ip,ipj->ij", w, tok)  # (N, M)
+    return require_finite_result("weighted_token_scores (s2)", s2)
 
 
 def cascade_rerank(

@@ -21,10 +21,12 @@ import torch.nn.functional as F
 from taco_lite.shapes import (
     require_bool,
     require_dims,
+    require_finite,
+    require_finite_result,
     require_float,
     require_int,
-    require_no_nan,
     require_positive,
+    require_same_dtype,
     shape_str,
 )
 
@@ -82,6 +84,9 @@ def sentence_nce(
     if text_global.shape[0] == 0:
         raise ValueError("text_global is empty (B = 0): a contrastive loss needs at least one pair")
     require_positive("tau", tau)
+    require_same_dtype("text_global", text_global, "video_global", video_global)
+    require_finite("text_global", text_global)
+    require_finite("video_global", video_global)
 
     sim = text_global @ video_global.T  # (B, B), s1(i, j); bf16 under autocast
     logits = _wide(sim) / tau  # (B, B), float32 (or float64) for the log-softmax
@@ -89,7 +94,7 @@ def sentence_nce(
     loss = F.cross_entropy(logits, target)  # text -> video
     if symmetric:
         loss = 0.5 * (loss + F.cross_entropy(logits.T, target))  # + video -> text
-    return loss
+    return require_finite_result("sentence_nce (L1)", loss, tau)
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +128,9 @@ def _check_token_video_inputs(
             f"video(s) {idx} have no valid frame in video_mask {shape_str(video_mask)}: "
             f"the max over frames would be -inf; drop these videos or fix the mask"
         )
+    require_same_dtype("text_tokens", text_tokens, "video_tokens", video_tokens)
+    require_finite("text_tokens", text_tokens)
+    require_finite("video_tokens (valid frames)", video_tokens[video_mask])  # padding: any
 
 
 def _token_video_scores_core(
@@ -152,7 +160,8 @@ def token_video_scores(
     Memory: the intermediate is (B, n, B, m); see `token_video_scores_chunked` for large B.
     """
     _check_token_video_inputs(text_tokens, video_tokens, video_mask)
-    return _token_video_scores_core(text_tokens, video_tokens, video_mask)
+    scores = _token_video_scores_core(text_tokens, video_tokens, video_mask)  # (B, n, B)
+    return require_finite_result("token_video_scores", scores)
 
 
 def token_video_scores_chunked(
@@ -330,11 +339,13 @@ def token_nce(
         )
 
     active = token_weights > 0  # (B, n), tokens that take part
-    if not torch.isfinite(token_scores[active]).all():
-        raise ValueError(
-            "token_scores holds inf/NaN for tokens with nonzero weight: only tokens with "
-            "weight 0 (padding, specials) may hold such values"
-        )
+    require_finite(
+        "token_scores (tokens with nonzero weight)",
+        token_scores[active],
+        "only tokens with weight 0 (padding, specials) may hold inf / NaN. If the model made "
+        "them, training probably diverged: lower the learning rate (an inf learning rate "
+        "does this at once), keep grad_clip > 0",
+    )
     scores = torch.where(active[:, :, None], _wide(token_scores), 0.0)  # (B, n, B), no inf
     logp = F.log_softmax(scores / tau, dim=2)  # (B, n, B), over videos j
     idx = torch.arange(B, device=logp.device)
@@ -342,7 +353,7 @@ def token_nce(
     w = torch.where(active, _wide(token_weights), 0.0)  # (B, n)
     total = (w * nll).sum()  # () finite: nll is finite wherever it is used
     num_texts = active.any(dim=1).sum().clamp_min(1)  # texts with >= 1 token of interest
-    return total / num_texts
+    return require_finite_result("token_nce (L2)", total / num_texts, tau)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,6 +383,6 @@ def fusion_nce(logits: torch.Tensor) -> torch.Tensor:
             f"negatives per anchor: the positive in column 0, negatives after it. If your "
             f"logits are flat (A * (1 + k),), reshape them with logits.view(-1, 1 + k)"
         )
-    require_no_nan("logits", logits)
+    require_finite("logits", logits)
     target = torch.zeros(A, dtype=torch.long, device=logits.device)  # (A,), positive at 0
-    return F.cross_entropy(_wide(logits), target)
+    return require_finite_result("fusion_nce (L3)", F.cross_entropy(_wide(logits), target))

@@ -13,6 +13,8 @@ without looking at the scores.)
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from taco_lite.shapes import (
@@ -52,8 +54,31 @@ def retrieval_ranks(sim: torch.Tensor) -> torch.Tensor:
     if N == 0:
         raise ValueError("sim is empty (N = 0): nothing to rank")
     require_no_nan("sim", sim)
+    low = sim.dtype in LOW_PRECISION
+    sim = sim.float() if sim.dtype != torch.float64 else sim  # (N, N), float32 or wider
     gt = sim.diagonal()[:, None]  # (N, 1)
+    if low:
+        _warn_low_precision_ties(sim, gt)
     return 1 + (sim > gt).sum(dim=1)  # (N,)
+
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _warn_low_precision_ties(sim: torch.Tensor, gt: torch.Tensor) -> None:
+    """bf16 keeps 8 bits of mantissa: close scores round to one value, and the optimistic tie
+    rule (TACO_SPEC §6) then counts each tie for the query, inflating R@k. Warn when it
+    happens so that the caller recomputes the scores in float32."""
+    ties = (sim == gt).sum(dim=1) - 1  # (N,) candidates tied with the ground truth
+    n_tied = int((ties > 0).sum())
+    if n_tied:
+        warnings.warn(
+            f"sim is low precision: {n_tied} of {sim.shape[0]} queries tie with their ground "
+            "truth, and ties count in the query's favour (TACO_SPEC §6), so R@k may be "
+            "inflated. Compute the similarity in float32 (e.g. embeddings.float() before "
+            "the matrix product) for trustworthy ranks",
+            stacklevel=3,
+        )
 
 
 def retrieval_metrics(sim: torch.Tensor) -> dict[str, float]:

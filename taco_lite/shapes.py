@@ -18,6 +18,12 @@ def shape_str(t: torch.Tensor) -> str:
 def require_tensor(name: str, t: object) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor but is a {type(t).__name__}")
+    if t.device.type == "meta":
+        raise ValueError(
+            f"{name} is on the 'meta' device: a shape-only placeholder that holds no numbers "
+            "(a model built with device='meta' and never loaded). Materialise it first, e.g. "
+            "model.to_empty(device='cpu') then load a checkpoint, or build it on 'cpu'"
+        )
     return t
 
 
@@ -54,6 +60,49 @@ def require_no_nan(name: str, t: torch.Tensor) -> None:
             f"{name} contains {bad} NaN value(s) (shape {shape_str(t)}): "
             f"look for a division by zero or a log of 0 upstream"
         )
+
+
+# Why a tensor of model outputs holds NaN / inf, most of the time.
+DIVERGED = (
+    "training probably diverged: a learning rate too high (or inf), a temperature near 0, or "
+    "no gradient clipping; lower the learning rate, keep grad_clip > 0, and check the "
+    "model's inputs for NaN"
+)
+
+
+def require_finite(name: str, t: torch.Tensor, cause: str = DIVERGED) -> None:
+    """NaN or +-inf anywhere in `t` -> ValueError naming it, with counts and a likely cause.
+
+    One `torch.isfinite(t).all()` on the happy path; the counts are computed only on failure.
+    """
+    if not bool(torch.isfinite(t).all()):
+        n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+        raise ValueError(
+            f"{name} contains {n_nan} NaN and {n_inf} inf value(s) (shape {shape_str(t)}, "
+            f"dtype {t.dtype}): {cause}"
+        )
+
+
+def require_finite_result(name: str, t: torch.Tensor, tau: float | None = None) -> torch.Tensor:
+    """Check a loss / score computed from finite inputs; returns `t` for a one-line return."""
+    if bool(torch.isfinite(t).all()):
+        return t
+    why = f"the temperature tau={tau} is too small for these scores, or " if tau else ""
+    raise ValueError(
+        f"{name} came out NaN or inf although its inputs are finite: {why}the inputs are so "
+        "large that the computation overflows (normalise the embeddings, or compute in "
+        "float32 instead of float16)"
+    )
+
+
+def require_same_dtype(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
+    """Two floats multiplied together need one dtype, except under autocast (which casts)."""
+    if a.dtype == b.dtype or torch.is_autocast_enabled(a.device.type):
+        return
+    raise ValueError(
+        f"{a_name} is {a.dtype} but {b_name} is {b.dtype}: use one dtype for both, e.g. "
+        f"{a_name}.float() and {b_name}.float(), or run under torch.autocast, which casts them"
+    )
 
 
 def require_positive(name: str, value: float) -> None:
