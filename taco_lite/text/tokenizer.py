@@ -145,8 +145,24 @@ class Vocab:
 
         Unknown words map to [UNK]. A raw caption string is tokenized first.
         """
+        if isinstance(tokens, (bytes, bytearray)):
+            raise ValueError(
+                f"encode got bytes ({bytes(tokens[:20])!r}...), not text: decode them first, "
+                "e.g. vocab.encode(data.decode('utf-8'))"
+            )
+        if tokens is None or not isinstance(tokens, (str, Sequence)):
+            raise ValueError(
+                f"encode takes a caption (str) or a list of words, not {type(tokens).__name__}: "
+                f"e.g. vocab.encode({_EXAMPLE})"
+            )
         if isinstance(tokens, str):
             tokens = tokenize(tokens)
+        bad = [w for w in tokens if not isinstance(w, str)]
+        if bad:
+            raise ValueError(
+                f"encode got a list holding {type(bad[0]).__name__} {bad[0]!r}: every word must "
+                "be a str (pass the caption string itself to have it tokenized)"
+            )
         if len(tokens) == 0:
             raise ValueError(f"caption is empty (no tokens): give a sentence such as {_EXAMPLE}")
         if max_tokens < 3:

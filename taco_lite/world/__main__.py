@@ -35,8 +35,17 @@ def main(argv: list[str] | None = None) -> None:
         noise=args.noise,
         twin_frac=args.twin_frac,
     )
+    if args.num_clips < 1:
+        p.error(f"--num-clips is {args.num_clips} but a world needs clips: try {d.num_clips}")
     t0 = time.perf_counter()
     world = generate_world(cfg)
+    empty = [s for s in SPLITS if len(world.split(s)) == 0]
+    if empty:  # training, evaluation or the notebooks would fail later, far from the cause
+        p.error(
+            f"--num-clips {args.num_clips} leaves split(s) {', '.join(empty)} without a single "
+            f"segment, an unusable world (nothing written): use more clips, e.g. the "
+            f"default {d.num_clips}"
+        )
     t1 = time.perf_counter()
     world.render_all()
     t2 = time.perf_counter()

@@ -44,7 +44,14 @@ def _sha256(path: Path) -> str:
 
 
 def _fix(path: Path) -> str:
-    return f"regenerate it with `{REGENERATE}` (from the repository root)"
+    """How to regenerate the world folder that holds `path` (the folder actually read, e.g. one
+    named by $TACO_LITE_DATA, not always data/world)."""
+    folder = Path(path).parent
+    repo_default = Path(__file__).resolve().parents[2] / "data" / "world"
+    if folder.resolve() == repo_default:
+        return f"regenerate it with `{REGENERATE}` (from the repository root)"
+    command = REGENERATE.replace("--out data/world", f"--out {folder}")
+    return f"regenerate it with `{command}`"
 
 
 def save_world(world: World, path: str | os.PathLike, frames_sha256: bool = True) -> Path:
