@@ -85,11 +85,12 @@ def test_tag_captions_aligns_with_tokenize(nlp):
 
 
 def test_light_pipeline_tags_like_the_full_one(nlp):
-    """load_nlp leaves parser/ner/lemmatizer out; the UPOS tags must not change."""
+    """load_nlp leaves ner/lemmatizer out (not the parser); the UPOS tags must not change."""
     import spacy
 
     full = spacy.load(nlp.meta["lang"] + "_" + nlp.meta["name"])
-    assert "parser" in full.pipe_names and "parser" not in nlp.pipe_names
+    assert "ner" in full.pipe_names and "ner" not in nlp.pipe_names
+    assert "parser" in nlp.pipe_names  # the attribute_ruler reads its labels (issue 11)
     caps = ["Cut the onion and fry it in oil.", "The blue cube slides onto the table twice.",
             "Whisk two eggs with a fork, then pour the mix.", "it is there"]  # fmt: skip
     expected = [[t.pos_ for t in d] for d in full.pipe(caps)]
@@ -170,7 +171,7 @@ def test_load_nlp_falls_back_to_any_english_pipeline(monkeypatch):
     monkeypatch.setattr(spacy, "load", fake_load)
     monkeypatch.setattr(tagging, "_english_pipelines", lambda: ["en_fancy_sm"])
     assert pos.load_nlp() == "pipeline:en_fancy_sm"
-    assert set(loaded[0][1]["exclude"]) == {"parser", "ner", "lemmatizer"}
+    assert set(loaded[0][1]["exclude"]) == {"ner", "lemmatizer"}
     assert pos.load_nlp() == "pipeline:en_fancy_sm" and len(loaded) == 1  # cached
 
 
