@@ -237,6 +237,7 @@ def test_cli_errors_are_one_line_not_a_traceback(tmp_path):
 # ------------------------------------------------------------------------------ kill -9
 
 
+@pytest.mark.slow  # three CLI processes (~47 s CPU on the 2-core VM); CI runs slow tests too
 def test_sigkilled_cli_run_resumes_bit_identical(tmp_path):
     """A real `python -m taco_lite.train` on a tiny world, SIGKILLed once last.pt exists, then
     `--resume`d: final weights, history and test metrics equal an unbroken run's, bit for bit,
@@ -252,7 +253,7 @@ def test_sigkilled_cli_run_resumes_bit_identical(tmp_path):
     env = {**os.environ, "TACO_LITE_DATA": str(world)}
     env.pop("OMP_NUM_THREADS", None)
     steps = 16
-    args = ["--steps", str(steps), "--batch-size", "8", "--k-neg", "3", "--quiet"]
+    args = ["--steps", str(steps), "--batch-size", "4", "--k-neg", "2", "--quiet"]  # 14 per epoch
     args += ["--device", "cpu", "--ckpt-every", "2"]
 
     def cli(out: Path, *extra: str) -> subprocess.Popen:
