@@ -3,7 +3,9 @@
 Debian's chromium, driven by pip's playwright (never `playwright install`). Each test starts
 its own server on 127.0.0.1 (a free port; JupyterLab with a token) over a temp copy of
 `notebooks/`, with TACO_FAST=1. It waits for the three explorers to draw, changes one control
-in each, checks that the figure changed, and that no error or traceback appeared.
+in each (in the alignment explorer also the fusion-attention view, its layer and its head, and
+the centred view), checks that the figure changed each time, and that no error or traceback
+appeared.
 
 Screenshots of the explorers go to docs/screenshots/ when TACO_SCREENSHOTS=1:
 
@@ -136,7 +138,18 @@ def _change_each_explorer(page) -> None:
     fig = _figure(page, "taco-alignment-explorer")
     before = fig.screenshot()
     page.locator(".taco-alignment-explorer button", has_text="softmax over frames").click()
-    _wait_changed(fig, before, "alignment explorer, view -> softmax")
+    before = _wait_changed(fig, before, "alignment explorer, view -> softmax")
+    # the fusion encoder's word -> frame attention; then one layer, then one head of it
+    page.locator(".taco-alignment-explorer button", has_text="fusion attention").click()
+    before = _wait_changed(fig, before, "alignment explorer, view -> fusion attention")
+    page.locator(".taco-alignment-explorer .taco-layer select").first.select_option(index=1)
+    before = _wait_changed(fig, before, "alignment explorer, fusion layer -> 1")
+    page.locator(".taco-alignment-explorer .taco-head select").first.select_option(index=2)
+    before = _wait_changed(fig, before, "alignment explorer, fusion head -> 2")
+    message = page.locator(".taco-alignment-explorer .taco-message").first.inner_text()
+    assert "fusion attention" in message and "grounding" in message, message
+    page.locator(".taco-alignment-explorer button", has_text="centred over words").click()
+    _wait_changed(fig, before, "alignment explorer, view -> centred over words")
 
     fig = _figure(page, "taco-cascade-explorer")
     before = fig.screenshot()

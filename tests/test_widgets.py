@@ -153,6 +153,32 @@ def test_bias_free_views_and_their_grounding(state):
     torch.testing.assert_close(ws.sum(0), torch.ones(ws.shape[1]))  # each frame: 1 over words
 
 
+def test_split_clip_accuracies_agree_with_the_explorer(state):
+    for view, name in (("dot", "TACo"), ("centred", "baseline (L1)"), ("attention", "TACo")):
+        em = state.models[name]
+        acc, scored = attention.split_clip_accuracies(em.model, state.embedded[name], view)
+        assert acc.shape == (len(state.seg_ids),)
+        for row in range(6):
+            res = render_alignment(state, row, name, view)
+            assert int(scored[row]) == res.data["scored"]
+            if res.data["scored"]:
+                assert float(acc[row]) == pytest.approx(res.data["accuracy"], abs=1e-6)
+    with pytest.raises(ValueError, match="must be one of"):
+        attention.split_clip_accuracies(em.model, state.embedded[name], "cosine")
+
+
+def test_screenshot_script_writes_side_by_side_figures(state, tmp_path):
+    from taco_lite.widgets.screenshots import VIEWS_SHOWN, write_screenshots
+
+    record = write_screenshots(state, tmp_path, min_words=1)
+    for view in VIEWS_SHOWN:
+        assert (tmp_path / f"taco_vs_l1_{view}.png").read_bytes().startswith(b"\x89PNG")
+        assert set(record[view]) == {"TACo", "baseline (L1)"}
+    assert (tmp_path / "grounding_histogram.png").stat().st_size > 5_000
+    note = (tmp_path / "alignment_figures.md").read_text()
+    assert "lower median" in note and f"test row {record['row']}" in note
+
+
 def test_student_softmax_is_used_and_falls_back_when_missing(state):
     def student_todo(scores, tau):
         raise NotImplementedError
@@ -358,10 +384,12 @@ def test_notebook_07_is_stored_clean_with_nbgrader_cells():
     graded = [c["metadata"]["nbgrader"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
     ids = [g["grade_id"] for g in graded]
     assert len(ids) == len(set(ids)) and "test_softmax_over_frames" in ids
+    assert "test_word_frame_block" in ids
     solution = [c for c in code if c["metadata"].get("nbgrader", {}).get("solution")]
-    assert len(solution) == 1
-    src = "".join(solution[0]["source"])
-    assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
+    assert len(solution) == 2
+    for cell in solution:
+        src = "".join(cell["source"])
+        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
     test_cell = next(c for c in code if c["metadata"].get("nbgrader", {}).get("grade"))
     assert (
         test_cell["metadata"]["nbgrader"]["locked"]

@@ -223,6 +223,8 @@ def split_clip_accuracies(
         for i in range(N):
             mats[i] = apply_view(sim[i], view, tau, emb.video_mask[i], words[i])  # (n, m)
     else:
+        if model.training:
+            raise ValueError("the model is in training mode (dropout on): call model.eval() first")
         for a0 in range(0, N, chunk):
             sl = slice(a0, min(N, a0 + chunk))
             tm, vm = emb.text_mask[sl], emb.video_mask[sl]  # (A, n), (A, m)
