@@ -92,7 +92,8 @@ def run(args: Any, device: torch.device) -> dict[str, Any]:
             "index_select": gather(lambda x: x.index_select(0, idx)),
         },
         device,
-        repeats=max(3, args.repeats),
+        repeats=max(7, args.repeats),
+        warmup=3,  # the first calls of either op were 10-100x slower on the shared VM
     )
     return {
         "preset": args.preset,
@@ -103,6 +104,7 @@ def run(args: Any, device: torch.device) -> dict[str, Any]:
         "identical": identical,
         "ratio": times["deterministic=True"] / times["deterministic=False"],
         "gather_s": {k: v / 20 for k, v in gather_times.items()},
+        "gather_repeats": max(7, args.repeats),
         "gather_shape": [len(idx), n, d],
         "tags": tags,
     }
@@ -127,7 +129,8 @@ def render(res: dict[str, Any], info: dict[str, Any], cmd: str, device: torch.de
         f"the fusion gather alone, forward + backward of {tuple(res['gather_shape'])}: "
         f"`tokens[idx]` {common.fmt_s(gs['tokens[idx]'])}, `index_select` "
         f"{common.fmt_s(gs['index_select'])} "
-        f"({common.fmt_ratio(gs['index_select'] / gs['tokens[idx]'])}); only the second is "
+        f"({common.fmt_ratio(gs['index_select'] / gs['tokens[idx]'])}), median of "
+        f"{res['gather_repeats']} rounds of 20 after 3 warm-up rounds; only the second is "
         "deterministic with more than one CPU thread.",
         "'bit-identical' compares the loss history and every weight across the timed runs.",
     ]

@@ -63,19 +63,26 @@ def deterministic_mode(enabled: bool = True, device: torch.device | None = None)
     if not enabled:
         yield
         return
+    import torch.utils.deterministic as det_utils
+
     before = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.deterministic,
         torch.backends.cudnn.benchmark,
+        det_utils.fill_uninitialized_memory,
     )
     if device is not None and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=True)
+    # The flag also fills every torch.empty with NaN (a debugging aid that costs a write per
+    # allocation); the kit never reads uninitialised memory, so skip that part.
+    det_utils.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2:]
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2:4]
+        det_utils.fill_uninitialized_memory = before[4]
