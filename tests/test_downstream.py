@@ -458,6 +458,17 @@ def test_stretched_motion_ends_where_the_original_does():
     assert object_state(slow, slow["ws"]) == object_state(obj, obj["ws"])
 
 
+def test_baselines_only_needs_no_model(tiny_world, capsys):
+    from taco_lite.downstream import main
+
+    _, folder = tiny_world
+    line = main(["--world", str(folder), "--split", "train", "--baselines-only"])
+    assert "StepLayout(" in line and "evenly spaced" in line and capsys.readouterr().out
+    clips = main(["--world", str(folder), "--split", "train", "--baselines-only", "--world-clips"])
+    even = [float(x.split("evenly spaced ")[1].rstrip("%")) for x in (line, clips)]
+    assert even[0] < even[1]  # the re-laid-out videos defeat the order-only baseline
+
+
 def test_encoder_rows_exist_in_the_sweep():
     from taco_lite.downstream import ENCODERS
     from taco_lite.sweep import ROWS_BY_SLUG

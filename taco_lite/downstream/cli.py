@@ -180,6 +180,17 @@ def evaluate_encoder(
     return {"localization": loc, "segmentation": seg, "seconds": time.perf_counter() - t0}
 
 
+def baselines(videos: Sequence[LocalizationVideo]) -> dict[str, float]:
+    """The model-free floors of step localization, in percent: a uniformly random frame per step
+    (expected recall) and evenly spaced times (step order only)."""
+    chance = [chance_recall(v.gold) for v in videos]
+    even = [(v.task, evenly_spaced_times(*v.gold.shape), v.gold) for v in videos]
+    return {
+        "chance_recall": 100.0 * sum(chance) / len(chance),
+        "evenly_spaced_recall": average_recall(even)["recall"],
+    }
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from taco_lite.world import load_world
 
@@ -210,13 +221,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                   + " / ".join(f"{loc[v]['ordered']['recall']:.1f}" for v in VARIANTS)
                   + f", frame acc {res['segmentation']['frame_acc']:.1f}"
                   + f"  ({res['seconds']:.0f}s)", flush=True)  # fmt: skip
-    chance = [chance_recall(v.gold) for v in videos]
-    even = average_recall([(v.task, evenly_spaced_times(*v.gold.shape), v.gold) for v in videos])[
-        "recall"
-    ]
+    base = baselines(videos)
     for r in results:
-        r["chance_recall"] = 100.0 * sum(chance) / len(chance)
-        r["evenly_spaced_recall"] = even
+        r.update(base)
         r["fusion_width"] = width
         r["layout"] = repr(layout) if layout is not None else "the world's own clips"
         r["video_frames"] = [v.num_frames for v in videos]
@@ -306,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="docs/results.md", help="markdown file to update")
     p.add_argument("--json", help="also write every result to this JSON file")
     p.add_argument("--no-write", action="store_true", help="print the table only")
+    p.add_argument("--baselines-only", action="store_true", help="print the model-free "
+                   "baselines (random frame, evenly spaced) of the videos and stop")  # fmt: skip
     return p
 
 
@@ -315,6 +324,20 @@ def main(argv: Sequence[str] | None = None) -> str:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
+    if args.baselines_only:
+        from taco_lite.world import load_world
+
+        layout = None if args.world_clips else StepLayout(seed=args.layout_seed)
+        videos = world_localization_videos(load_world(args.world), args.split, layout)
+        base = baselines(videos)
+        frames = [v.num_frames for v in videos]
+        line = (
+            f"split {args.split}, {layout if layout else 'the world clips'}: {len(videos)} videos "
+            f"of {min(frames)}-{max(frames)} frames; random frame per step "
+            f"{base['chance_recall']:.1f}%, evenly spaced {base['evenly_spaced_recall']:.1f}%"
+        )
+        print(line)
+        return line
     results = run(args)
     command = " ".join(["python -m taco_lite.downstream", *argv])
     table = format_table(results, args, command, time.perf_counter() - t0)
