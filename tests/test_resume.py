@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import taco_lite.train.cli as train_cli
 import taco_lite.train.loop as train_mod
 from taco_lite.config import PRESETS
 from taco_lite.runtime.checkpoint import load_checkpoint
@@ -178,13 +179,13 @@ def test_resume_takes_bookkeeping_changes_and_records_the_real_config(half_run):
 def _tiny_cli(monkeypatch):
     items = synthetic_items(24)
     monkeypatch.setattr(
-        train_mod,
+        train_cli,
         "load_world_datasets",
         lambda mcfg, tcfg, splits=("train", "test"): ({"train": items, "test": items[:12]}, VOCAB),
     )
-    fast = train_mod.PRESETS["fast"]
+    fast = train_cli.PRESETS["fast"]
     monkeypatch.setattr(
-        train_mod,
+        train_cli,
         "PRESETS",
         {
             "fast": dataclasses.replace(

@@ -10,7 +10,7 @@ import torch
 
 import taco_lite.cascade as cascade
 import taco_lite.losses as losses
-import taco_lite.train.loop as train_mod
+import taco_lite.train.cli as train_cli
 from taco_lite.batch import synthetic_batch
 from taco_lite.config import ModelConfig, TrainConfig
 from taco_lite.data import collate
@@ -317,16 +317,16 @@ def test_cli_tiny_run_and_k_neg_reaches_hard_negatives(tmp_path, monkeypatch, ca
     """`--k-neg 3` must arrive, unchanged, at cascade.hard_negatives."""
     items = synthetic_items(24)
     monkeypatch.setattr(
-        train_mod,
+        train_cli,
         "load_world_datasets",
         lambda mcfg, tcfg, splits=("train", "test"): ({"train": items, "test": items[:12]}, VOCAB),
     )
     monkeypatch.setattr(
-        train_mod,
+        train_cli,
         "PRESETS",
         {
             "fast": dataclasses.replace(
-                train_mod.PRESETS["fast"],
+                train_cli.PRESETS["fast"],
                 model=tiny_model_cfg(),
                 train=TrainConfig(batch_size=8, k_neg=2),
             )

@@ -2,14 +2,8 @@
 
 `python -m taco_lite.train --preset fast` is the command line."""
 
-from taco_lite.train.loop import (
-    TrainResult,
-    build_parser,
-    configs_from_args,
-    load_world_datasets,
-    main,
-    train,
-)
+from taco_lite.train.cli import build_parser, configs_from_args, main
+from taco_lite.train.loop import TrainResult, load_world_datasets, train
 
 __all__ = [
     "TrainResult",
