@@ -20,8 +20,8 @@
 #   4. every benchmark in benchmarks/ (token_loss, fusion_step, retrieval, throughput), with
 #      --write on CUDA (docs/benchmarks.md gets the *-cuda sections; a copy lands in $OUT);
 #   5. one summary table (also in $OUT/summary.md).
-# --dry-run: CPU, tiny sizes (`--tiny`, a 2-step training at batch 16), tables written to
-# $OUT/benchmarks.md instead of docs/. Exit status 1 if any step failed.
+# --dry-run: CPU, tiny sizes (`--tiny`, a 2-step training at batch 16 without compile), tables
+# written to $OUT/benchmarks.md instead of docs/. Exit status 1 if any step failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -71,7 +71,7 @@ step() {
   fi
   # the step's headline: the last line that reports a figure
   local what
-  what="$(grep -E 'R@1|clips/s|passed|failed|skipped|B=|N=|wrote' "$OUT/$name.log" | tail -n 1 |
+  what="$(grep -E 'R@1|clips/s|passed|failed|skipped|B=|N=' "$OUT/$name.log" | tail -n 1 |
     tr '|' '/' | cut -c1-110)"
   ROWS+=("| $name | $status | ${took} s | ${what:--} |")
   log "end $name rc=$rc in ${took}s"
@@ -104,8 +104,10 @@ fi
 GPU_TESTS=$(grep -l "pytest.mark.gpu" tests/test_*.py)
 step pytest_gpu 90 $PY -m pytest -m gpu -q -p no:cacheprovider $GPU_TESTS
 if [ $DRY -eq 1 ]; then
+  # no --compile here: inductor's C++ build alone took about 3.5 of the 4 minutes on the 2-core
+  # CPU (tests/test_train.py::test_compile_on_cpu_does_not_crash covers compile on CPU)
   step train_gpu 240 $PY -m taco_lite.train --preset gpu --steps 2 --batch-size 16 --amp \
-    --compile --device cpu --quiet --out "$OUT/train_gpu"
+    --device cpu --quiet --out "$OUT/train_gpu"
 else
   step train_gpu 100 $PY -m taco_lite.train --preset gpu --steps 200 --amp --compile \
     --device cuda --quiet --out "$OUT/train_gpu"
