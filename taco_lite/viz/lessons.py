@@ -164,10 +164,11 @@ def plot_grounding_histogram(
             ax.bar(edges[:-1] + width * (k + 0.5), share, width=width, align="edge",
                    color=STEP_COLOURS[k % len(STEP_COLOURS)], label=label)  # fmt: skip
         ax.set_xticks(edges)
-        ax.set_xlabel("grounding accuracy of a clip (words whose best frame is gold)")
+        ax.set_xlabel("clip's grounding accuracy")
         ax.set_ylabel("share of clips")
         ax.set_title(view, fontsize=10)
         ax.legend(fontsize=7, loc="upper left")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig
