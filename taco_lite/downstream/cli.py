@@ -273,7 +273,7 @@ def format_table(results: Sequence[dict[str, Any]], args: argparse.Namespace, co
         "",
         f"Step-localization videos: {r0['layout']} ({len(frames)} videos of "
         f"{min(frames)}-{max(frames)} frames, mean {sum(frames) / len(frames):.0f}; see "
-        "docs/downstream.md). Chance: a uniformly random frame per step finds {r0['chance_recall']:.1f}% of the "
+        f"docs/downstream.md). Chance: a uniformly random frame per step finds {r0['chance_recall']:.1f}% of the "
         f"steps; evenly spaced times (step order only, no model) find "
         f"{r0['evenly_spaced_recall']:.1f}%; always predicting the most frequent train label gives "
         f"{r0['segmentation']['majority']:.1f}% frame accuracy "
