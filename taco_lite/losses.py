@@ -215,7 +215,8 @@ class _TokenVideoMax(torch.autograd.Function):
         for j0 in range(0, video_tokens.shape[0], chunk_size):
             vt = video_tokens[j0 : j0 + chunk_size]  # (c, m, d)
             raw = torch.einsum("ipd,jkd->ipjk", text_tokens, vt)  # (B_t, n, c, m)
-            raw = raw.masked_fill(~video_mask[None, None, j0 : j0 + chunk_size], float("-inf"))
+            # in place: this tile is ours (no autograd inside forward), a copy would double it
+            raw.masked_fill_(~video_mask[None, None, j0 : j0 + chunk_size], float("-inf"))
             best, arg = raw.max(dim=-1)  # (B_t, n, c) each
             values.append(best)
             winners.append(arg.to(_index_dtype(video_tokens.shape[1])))
