@@ -11,12 +11,6 @@ import pytest
 import torch
 
 from taco_lite.config import ModelConfig
-from taco_lite.downstream.data import (
-    load_coin,
-    load_crosstask,
-    read_crosstask_annotation,
-    read_crosstask_tasks,
-)
 from taco_lite.downstream.localize import (
     argmax_times,
     average_recall,
@@ -30,6 +24,12 @@ from taco_lite.downstream.localize import (
     step_hits,
     token_similarity,
     video_recall,
+)
+from taco_lite.downstream.real import (
+    load_coin,
+    load_crosstask,
+    read_crosstask_annotation,
+    read_crosstask_tasks,
 )
 from taco_lite.downstream.segment import frame_accuracy, train_probe
 from taco_lite.model import TacoModel
