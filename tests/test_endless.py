@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from taco_lite.config import ModelConfig, TrainConfig
 from taco_lite.data import WorldDataset
@@ -69,7 +68,6 @@ def _tiny_run(train_set, vocab, tmp_path):
 
 
 def test_logged_pair_views(base, text, tmp_path):
-    torch.set_num_threads(1)
     vocab, idf = text
     endless = _endless(base, text)
     res = _tiny_run(endless, vocab, tmp_path / "e")
