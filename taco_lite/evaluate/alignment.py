@@ -63,19 +63,28 @@ def token_frame_scores(text_tokens: torch.Tensor, video_tokens: torch.Tensor) ->
     return text_tokens.float() @ video_tokens.float().T  # (n, m)
 
 
-def _frame_mask(scores: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
-    n, m = scores.shape
-    if video_mask is None:
-        return torch.ones(m, dtype=torch.bool, device=scores.device)
-    require_bool("video_mask", video_mask)
-    if video_mask.shape != (m,):
+def _axis_mask(
+    scores: torch.Tensor, mask: torch.Tensor | None, dim: int, name: str, unit: str, need: str
+) -> torch.Tensor:
+    """`mask` checked against scores' `dim` (all True when None): one bool per `unit`."""
+    size = scores.shape[dim]
+    if mask is None:
+        return torch.ones(size, dtype=torch.bool, device=scores.device)
+    require_bool(name, mask)
+    if mask.shape != (size,):
         raise ValueError(
-            f"video_mask has shape {shape_str(video_mask)} but scores is {shape_str(scores)}: "
-            f"the mask needs one entry per frame, shape ({m},)"
+            f"{name} has shape {shape_str(mask)} but scores is {shape_str(scores)}: "
+            f"the mask needs one entry per {unit}, shape ({size},)"
         )
-    if not bool(video_mask.any()):
-        raise ValueError("video_mask has no True entry: a clip needs at least one real frame")
-    return video_mask
+    if not bool(mask.any()):
+        raise ValueError(f"{name} has no True entry: {need}")
+    return mask
+
+
+def _frame_mask(scores: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
+    return _axis_mask(
+        scores, video_mask, 1, "video_mask", "frame", "a clip needs at least one real frame"
+    )
 
 
 def softmax_over_frames(
@@ -98,18 +107,9 @@ def softmax_over_frames(
 
 
 def _word_mask(scores: torch.Tensor, word_mask: torch.Tensor | None) -> torch.Tensor:
-    n = scores.shape[0]
-    if word_mask is None:
-        return torch.ones(n, dtype=torch.bool, device=scores.device)
-    require_bool("word_mask", word_mask)
-    if word_mask.shape != (n,):
-        raise ValueError(
-            f"word_mask has shape {shape_str(word_mask)} but scores is {shape_str(scores)}: "
-            f"the mask needs one entry per token, shape ({n},)"
-        )
-    if not bool(word_mask.any()):
-        raise ValueError("word_mask has no True entry: the caption needs at least one word")
-    return word_mask
+    return _axis_mask(
+        scores, word_mask, 0, "word_mask", "token", "the caption needs at least one word"
+    )
 
 
 def centre_over_words(
