@@ -79,6 +79,30 @@ def test_train_cli_on_a_tiny_feature_folder_records_it(tmp_path):
     assert any(t.ndim == 2 and t.shape[-1] == 12 for t in state["model"].values())  # reads D
     assert torch.isfinite(torch.tensor(summary["final"]["loss"]))
 
+    # `python -m taco_lite.evaluate` reads the data the checkpoint records, or --features PATH
+    from taco_lite.evaluate.cli import main as evaluate_main
+
+    args = ["--checkpoint", str(out / "model.pt"), "--splits", "test", "--device", "cpu",
+            "--full-fusion-subset", "0", "--top-k", "4"]  # fmt: skip
+    recorded = evaluate_main(args)
+    explicit = evaluate_main([*args, "--features", str(root)])
+    assert recorded["data"] == explicit["data"] == f"features:{root}"
+    for res in (recorded, explicit):
+        assert res["splits"]["test"]["retrieval"]["N"] == 9
+    assert recorded["splits"]["test"]["retrieval"] == explicit["splits"]["test"]["retrieval"]
+    with pytest.raises(ValueError, match="video_input='features'"):
+        evaluate_main([*args, "--world", "data/world"])  # a features model cannot see pixels
+
+
+def test_evaluate_cli_refuses_features_for_a_pixel_checkpoint(tmp_path):
+    from taco_lite.evaluate.cli import main as evaluate_main
+
+    write_feature_release(tmp_path / "train", 2, seed=0)
+    write_feature_release(tmp_path / "test", 2, seed=1)
+    with pytest.raises(ValueError, match="video_input='pixels'"):
+        evaluate_main(["--checkpoint", "data/checkpoints/taco.pt", "--splits", "test",
+                       "--device", "cpu", "--features", str(tmp_path)])  # fmt: skip
+
 
 @pytest.mark.timeout(300)
 def test_sweep_run_on_a_feature_folder_records_it(tmp_path):

@@ -337,6 +337,17 @@ def test_coin_adapter_labels_frames_by_their_centre(tmp_path):
     assert test.video_id == "v2" and test.labels.tolist() == [1, 0]
 
 
+def test_coin_subsets_share_the_labels_of_the_whole_file(tmp_path):
+    write_coin(tmp_path)
+    db = json.loads((tmp_path / "COIN.json").read_text())
+    db["database"]["v2"]["annotation"] = [{"id": "12", "segment": [0.0, 1.0], "label": "cut"}]
+    (tmp_path / "COIN.json").write_text(json.dumps(db))
+    _, train_names = load_coin(tmp_path, subset="training")
+    (test,), test_names = load_coin(tmp_path, subset="testing")
+    assert train_names == test_names == ["background", "wash", "cut"]
+    assert test.labels.tolist() == [2, 0]  # "cut" is label 2 in both subsets, not 1
+
+
 def test_coin_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="COIN.json"):
         load_coin(tmp_path)

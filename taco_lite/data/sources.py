@@ -68,6 +68,19 @@ def feature_dim(root: str | Path) -> int:
     return int(arr.shape[1])
 
 
+def model_config_for_data(model_cfg: Any, spec: str) -> Any:
+    """`model_cfg` as it must be for `TrainConfig.data`: for real features the paper's video
+    input (D-wide features read from the files, up to 48 steps); unchanged for a world."""
+    import dataclasses
+
+    kind, path = parse_data_spec(spec)
+    if kind != "features":
+        return model_cfg
+    return dataclasses.replace(
+        model_cfg, video_input="features", feature_dim=feature_dim(path), max_frames=48
+    )
+
+
 def load_datasets(
     spec: str,
     pos_tags: str,

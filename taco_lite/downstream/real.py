@@ -179,7 +179,8 @@ def load_coin(
                                    [start_sec, end_sec], "label"}, ...], "recipe_type", "subset"}}}
         root/features/<video>.npy  float [T, D], `features_per_second` rows a second
 
-    Step class ids ("id") are mapped, in numeric order, to labels 1..K; label 0 is background.
+    Step class ids ("id") of the whole file (every subset) are mapped, in numeric order, to
+    labels 1..K, so that two subsets read separately share labels; label 0 is background.
     Frame t gets the step whose [start, end) holds its centre (t + 0.5) / fps (the last one
     listed wins on overlap). subset: keep only videos with this "subset" ("training",
     "testing"). skip_missing: skip videos without a feature file instead of raising.
@@ -197,8 +198,6 @@ def load_coin(
         raise ValueError(f'{path} must hold {{"database": {{video_id: {{...}}}}}} ({_DOCS})')
     entries = []
     for vid, entry in db.items():
-        if subset is not None and entry.get("subset") != subset:
-            continue
         anns = entry.get("annotation")
         if not isinstance(anns, list):
             raise ValueError(f"{path}: video {vid!r} has no 'annotation' list ({_DOCS})")
@@ -216,12 +215,18 @@ def load_coin(
             if not (math.isfinite(start) and math.isfinite(end)) or not 0 <= start <= end:
                 raise ValueError(f"{where}: need 0 <= start <= end, got segment {ann['segment']}")
             steps.append((cls, start, end, str(ann.get("label", cls))))
-        entries.append((vid, str(entry.get("recipe_type", "")), steps))
-    classes = sorted({s[0] for _, _, steps in entries for s in steps})
+        entries.append((vid, str(entry.get("recipe_type", "")), steps, entry.get("subset")))
+    # labels from every video of the file, so that "training" and "testing" agree on them
+    classes = sorted({s[0] for *_, steps, _ in entries for s in steps})
     index = {c: i + 1 for i, c in enumerate(classes)}
     names = ["background"] + [""] * len(classes)
+    for *_, steps, _ in entries:
+        for cls, _, _, name in steps:
+            names[index[cls]] = names[index[cls]] or name
     videos = []
-    for vid, task, steps in entries:
+    for vid, task, steps, video_subset in entries:
+        if subset is not None and video_subset != subset:
+            continue
         fpath = root / "features" / f"{vid}.npy"
         if skip_missing and not fpath.is_file():
             continue
@@ -231,7 +236,6 @@ def load_coin(
         labels = np.zeros(T, dtype=np.int64)
         for cls, start, end, name in steps:
             labels[(centres >= start) & (centres < end)] = index[cls]
-            names[index[cls]] = names[index[cls]] or name
         videos.append(SegmentationVideo(vid, task, feats, labels))
     if not videos:
         raise ValueError(f"{path}: no video left (subset={subset!r}, skip_missing={skip_missing})")

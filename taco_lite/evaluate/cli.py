@@ -1,9 +1,14 @@
 """The command line: `python -m taco_lite.evaluate --checkpoint PATH`.
 
     python -m taco_lite.evaluate --checkpoint runs/fast/model.pt --splits test,comp
+    python -m taco_lite.evaluate --checkpoint runs/big/model.pt --world runs/big_world
+    python -m taco_lite.evaluate --checkpoint runs/feat/model.pt --features my_feats --splits test
 
-It loads the checkpoint, re-encodes the world's splits exactly as in training
-(`datasets_for_checkpoint`), runs `report.evaluate` and prints `report.format_report`.
+It loads the checkpoint, re-encodes the splits exactly as in training
+(`datasets_for_checkpoint`, or `feature_datasets_for_checkpoint` for real features), runs
+`report.evaluate` and prints `report.format_report`. Without `--world`/`--features` it reads
+the data the checkpoint records (`TrainConfig.data`: the shipped world, a world folder, or a
+feature folder).
 """
 
 from __future__ import annotations
@@ -62,6 +67,45 @@ def datasets_for_checkpoint(
     return out
 
 
+def feature_datasets_for_checkpoint(
+    vocab_words: Sequence[str] | None,
+    model_cfg: Any,
+    train_cfg: Any,
+    splits: Sequence[str],
+    root: str | Path,
+) -> dict[str, Any]:
+    """Real pre-extracted features (root/<split>, docs/real_data.md) encoded as in training:
+    the checkpoint's vocabulary, pos_tags, max_tokens and max_frames, idf from root/train."""
+    from taco_lite.data.features import FeatureDataset, _read_json
+    from taco_lite.data.sources import feature_split_dir
+    from taco_lite.text import Vocab, tokenize
+    from taco_lite.text.pos import DEFAULT_POS_TAGS, idf_table
+
+    if vocab_words is None:
+        raise ValueError(
+            "this checkpoint holds no vocabulary, so captions cannot be encoded as in "
+            "training: evaluate a checkpoint written by taco_lite.train (model.pt or last.pt)"
+        )
+    if getattr(model_cfg, "video_input", "pixels") != "features":
+        raise ValueError(
+            "this checkpoint was trained on the toy world's frames (video_input='pixels'), so "
+            "it cannot read pre-extracted features: drop --features, or evaluate a checkpoint "
+            "trained with `python -m taco_lite.train --features PATH`"
+        )
+    root = Path(root)
+    segments = _read_json(feature_split_dir(root, "train") / "segments.json", "segment list")
+    idf = idf_table([tokenize(str(seg.get("caption", ""))) for seg in segments])
+    vocab = Vocab.from_list(list(vocab_words))
+    pos_tags = train_cfg.pos_tags if train_cfg is not None else DEFAULT_POS_TAGS
+    return {
+        s: FeatureDataset(
+            feature_split_dir(root, s), vocab=vocab, idf=idf, pos_tags=pos_tags,
+            max_frames=model_cfg.max_frames, max_tokens=model_cfg.max_tokens,
+        )  # fmt: skip
+        for s in splits
+    }
+
+
 def _subset_size(text: str) -> int | None:
     if text.strip().lower() == "all":
         return None
@@ -93,13 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambda-t", type=float, help="weight of s2 (default: the checkpoint's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--seed", type=int, default=0, help="seed of the subset")
-    p.add_argument("--world", help="world folder (default: data/world)")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--world", help="a generated world folder (default: the checkpoint's data)")
+    data.add_argument(
+        "--features", help="real features: PATH/<split> in the layout of docs/real_data.md"
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """CLI entry point: load the checkpoint, rebuild the datasets, print the report."""
+    from taco_lite.data.sources import parse_data_spec
     from taco_lite.runtime.checkpoint import load_model
     from taco_lite.world import load_world
 
@@ -107,8 +156,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
     device = _device(args.device, None)
     model, vocab_words, (model_cfg, train_cfg) = load_model(args.checkpoint, map_location=device)
-    world = load_world(args.world)
-    datasets = datasets_for_checkpoint(vocab_words, model_cfg, train_cfg, splits, world)
+    kind, path = parse_data_spec(getattr(train_cfg, "data", "") or "")
+    if args.features:
+        kind, path = "features", Path(args.features)
+    elif args.world:
+        kind, path = "world", Path(args.world)
+    world = None
+    if kind == "features":
+        datasets = feature_datasets_for_checkpoint(
+            vocab_words, model_cfg, train_cfg, splits, path
+        )
+    else:
+        world = load_world(path)
+        datasets = datasets_for_checkpoint(vocab_words, model_cfg, train_cfg, splits, world)
     lambda_t = args.lambda_t
     if lambda_t is None:
         lambda_t = train_cfg.lambda_t if train_cfg is not None else 0.5
@@ -117,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         full_fusion_subset=args.full_fusion_subset, device=device, seed=args.seed, world=world,
     )  # fmt: skip
     results["checkpoint"] = str(args.checkpoint)
+    results["data"] = f"{kind}:{path}" if path is not None else ""
     print(format_report(results))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,7 @@ def run_one(
     data: `TrainConfig.data` ("" = the shipped world, "world:PATH", "features:PATH").
     """
     from taco_lite.config import PRESETS
-    from taco_lite.data.sources import feature_dim, parse_data_spec
+    from taco_lite.data.sources import model_config_for_data, parse_data_spec
     from taco_lite.evaluate import grounding_accuracy_report, ranked_retrieval
     from taco_lite.evaluate.inference import embed_dataset
     from taco_lite.train import load_world_datasets, train
@@ -95,10 +95,7 @@ def run_one(
 
     model_cfg, train_cfg = PRESETS[preset].configs()
     kind, path = parse_data_spec(data)
-    if kind == "features":  # the paper's video input: D-wide features, up to 48 steps
-        model_cfg = dataclasses.replace(
-            model_cfg, video_input="features", feature_dim=feature_dim(path), max_frames=48
-        )
+    model_cfg = model_config_for_data(model_cfg, data)
     train_cfg = dataclasses.replace(
         train_cfg, data=data, losses=row.losses, negatives=row.negatives, pos_tags=row.pos_tags,
         seed=seed, ckpt_dir=str(out_dir), progress=False,

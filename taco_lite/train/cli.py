@@ -134,14 +134,11 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
         "endless_data": args.endless_data,
     }
     overrides["ckpt_every"] = getattr(args, "ckpt_every", None)
-    from taco_lite.data.sources import data_spec, feature_dim
+    from taco_lite.data.sources import data_spec, model_config_for_data
 
     overrides["token_chunk"] = getattr(args, "token_chunk", None)
     overrides["data"] = data_spec(getattr(args, "world", None), getattr(args, "features", None))
-    if getattr(args, "features", None):  # the paper's video input: D-wide features, 48 steps
-        model_cfg = dataclasses.replace(
-            model_cfg, video_input="features", feature_dim=feature_dim(args.features), max_frames=48
-        )
+    model_cfg = model_config_for_data(model_cfg, overrides["data"])
     changes = {k: v for k, v in overrides.items() if v is not None}
     resume = getattr(args, "resume", None)
     if args.out is None and resume not in (None, AUTO_RESUME):
