@@ -521,3 +521,45 @@ def test_cli_end_to_end_at_tiny_size(tiny_world, tmp_path, capsys):
     main(argv)
     assert "training missing checkpoint" not in capsys.readouterr().out
     assert results.read_text().count("<!-- downstream:start -->") == 1
+
+
+def test_cli_on_real_features_trains_on_them_and_reads_crosstask_and_coin(tmp_path, capsys):
+    """`--features PATH` (issue 12): encoders train on the release, the tasks come from a
+    CrossTask and a COIN folder, each checkpoint records its data, docs/results.md is untouched."""
+    try:
+        from test_data_sources import write_feature_release
+    except ImportError:
+        from tests.test_data_sources import write_feature_release
+    from taco_lite.downstream import main
+    from taco_lite.runtime.checkpoint import load_checkpoint
+
+    release = tmp_path / "release"
+    write_feature_release(release / "train", 12, seed=0, D=4)  # 36 pairs, D = 4 as CrossTask's
+    write_crosstask(tmp_path / "crosstask", T=8)
+    coin = tmp_path / "coin"
+    write_coin(coin)
+    rng = np.random.default_rng(0)
+    for vid, T in (("v1", 7), ("v2", 2)):  # D = 4 like the release
+        np.save(coin / "features" / f"{vid}.npy", rng.standard_normal((T, 4)).astype(np.float32))
+    with pytest.raises(SystemExit, match="--crosstask DIR and --coin DIR"):
+        main(["--features", str(release), "--no-write"])
+    ck = tmp_path / "ck"
+    argv = ["--checkpoints", str(ck), "--seeds", "0", "--preset", "fast", "--steps", "2",
+            "--batch-size", "8", "--features", str(release), "--crosstask",
+            str(tmp_path / "crosstask"), "--coin", str(coin), "--probe-steps", "5",
+            "--json", str(tmp_path / "out.json")]  # fmt: skip
+    table = main(argv)
+    assert capsys.readouterr().out.count("training missing checkpoint") == 2
+    assert table.startswith(f"Real features `{release}`")
+    for slug in ("l1", "l1-l2-l3-cascade-noun-verb"):
+        state = load_checkpoint(ck / slug / "seed0" / "model.pt")
+        assert state["train_cfg"]["data"] == f"features:{release}"
+        assert state["model_cfg"]["video_input"] == "features"
+    records = json.loads((tmp_path / "out.json").read_text())
+    assert len(records) == 3 and {r["data"] for r in records} == {f"features:{release}"}
+    assert all(r["segmentation"]["test_frames"] == 2 for r in records)  # COIN "testing" only
+    assert all(r["video_frames"] == [8] for r in records)  # the one CrossTask video
+    # the same checkpoints cannot be reused for other data
+    with pytest.raises(ValueError, match="trained on data"):
+        main(["--checkpoints", str(ck), "--seeds", "0", "--preset", "fast", "--no-write",
+              "--split", "train", "--probe-steps", "5"])  # fmt: skip

@@ -6,16 +6,17 @@ from taco_lite.downstream.cli import (
     ENCODERS,
     PAPER,
     TACO_SLUG,
+    Tasks,
     build_parser,
-    ensure_checkpoint,
     evaluate_encoder,
     format_table,
-    load_encoder,
     localization_report,
     main,
-    random_encoder,
+    real_tasks,
     run,
+    world_tasks,
 )
+from taco_lite.downstream.encoders import ensure_checkpoint, load_encoder, random_encoder, text_idf
 
 __all__ = [
     "ENCODERS",
@@ -26,6 +27,10 @@ __all__ = [
     "load_encoder",
     "random_encoder",
     "evaluate_encoder",
+    "Tasks",
+    "world_tasks",
+    "real_tasks",
+    "text_idf",
     "run",
     "format_table",
     "build_parser",

@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from taco_lite.downstream.data import (
     LocalizationVideo,
     StepLayout,
@@ -35,6 +33,7 @@ from taco_lite.downstream.data import (
     world_localization_videos,
     world_segmentation_videos,
 )
+from taco_lite.downstream.encoders import ensure_checkpoint, load_encoder, random_encoder, text_idf
 from taco_lite.downstream.localize import (
     DECODERS,
     VARIANTS,
@@ -77,106 +76,69 @@ def localization_report(
     return {v: {d: average_recall(per[v][d]) for d in DECODERS} for v in variants}
 
 
-# ------------------------------------------------------------------------------ models
-
-
-def _world_text_setup(world: Any) -> dict[str, float]:
-    """idf over the world's train captions, as in training (`evaluate.datasets_for_checkpoint`)."""
-    from taco_lite.text import tokenize
-    from taco_lite.text.pos import idf_table
-
-    return idf_table([tokenize(world.segments[i].caption) for i in world.split("train")])
-
-
-def ensure_checkpoint(
-    root: Path,
-    slug: str,
-    seed: int,
-    preset: str,
-    world: Any,
-    steps: int | None = None,
-    batch_size: int | None = None,
-) -> Path:
-    """root/slug/seed<k>/model.pt, trained now (sweep row config + `preset`) if missing."""
-    path = root / slug / f"seed{seed}" / "model.pt"
-    if path.is_file():
-        return path
-    from taco_lite.config import PRESETS
-    from taco_lite.data import build_datasets
-    from taco_lite.sweep import ROWS_BY_SLUG
-    from taco_lite.train import train
-
-    row = ROWS_BY_SLUG[slug]
-    model_cfg, train_cfg = PRESETS[preset].configs()
-    steps = steps or train_cfg.steps
-    changes: dict[str, Any] = dict(
-        losses=row.losses, negatives=row.negatives, pos_tags=row.pos_tags, seed=seed,
-        ckpt_dir=str(path.parent), progress=False, steps=steps,
-        warmup_steps=min(train_cfg.warmup_steps, steps // 5),
-    )  # fmt: skip
-    if batch_size is not None:
-        changes["batch_size"] = batch_size
-        changes["k_neg"] = min(train_cfg.k_neg, batch_size - 1)
-    train_cfg = dataclasses.replace(train_cfg, **changes)
-    print(f"training missing checkpoint {path} ({row.name}, preset {preset}, {steps} steps)",
-          flush=True)  # fmt: skip
-    datasets, vocab, _ = build_datasets(
-        world, pos_tags=row.pos_tags, splits=("train",), max_tokens=model_cfg.max_tokens
-    )
-    train(model_cfg, train_cfg, datasets=datasets, vocab=vocab)
-    (path.parent / "last.pt").unlink(missing_ok=True)  # model.pt (slim) is enough here
-    return path
-
-
-def load_encoder(path: Path) -> tuple[Any, Any, str]:
-    """(model in eval mode, Vocab, pos_tags) from a checkpoint written by train()."""
-    from taco_lite.runtime.checkpoint import load_model
-    from taco_lite.text import Vocab
-
-    model, words, (_, train_cfg) = load_model(path)
-    if words is None:
-        raise ValueError(f"{path} holds no vocabulary: evaluate a checkpoint written by train()")
-    return model, Vocab.from_list(words), train_cfg.pos_tags if train_cfg else "noun+verb"
-
-
-def random_encoder(like: Any, seed: int) -> Any:
-    """A TacoModel with `like`'s config and fresh random weights (seeded), in eval mode."""
-    from taco_lite.model import TacoModel
-
-    torch.manual_seed(seed)
-    return TacoModel(like.cfg).eval()
-
-
 # ------------------------------------------------------------------------------ the run
+
+
+@dataclasses.dataclass
+class Tasks:
+    """The videos of both tasks: step localization, and the probe's train / test clips."""
+
+    localization: Sequence[LocalizationVideo]
+    seg_train: Sequence[Any]
+    seg_test: Sequence[Any]
+    num_classes: int  # segmentation labels, background included
+    fusion_width: int  # frames per fusion window
+    where: str  # what the localization videos are, for the table
+
+
+def world_tasks(args: argparse.Namespace) -> Tasks:
+    """The toy world's tasks: StepLayout (or the world's own) clips, probe on the world clips."""
+    from taco_lite.world import load_world
+
+    world = load_world(args.world)
+    layout = None if args.world_clips else StepLayout(seed=args.layout_seed)
+    return Tasks(
+        world_localization_videos(world, args.split, layout),
+        world_segmentation_videos(world, "train"), world_segmentation_videos(world, args.split),
+        1 + len(world.verb_names), args.fusion_width or round(sum(world.config.seg_len) / 2),
+        repr(layout) if layout is not None else "the world's own clips",
+    )  # fmt: skip
+
+
+def real_tasks(args: argparse.Namespace) -> Tasks:
+    """Real releases: a CrossTask folder (localization) and a COIN folder (the probe trains on
+    its "training" subset, is scored on "testing"), both in the layout of docs/downstream.md."""
+    from taco_lite.downstream.real import load_coin, load_crosstask
+
+    if not (args.crosstask and args.coin):
+        raise SystemExit(
+            "--features trains the encoders on real features; the downstream videos then come "
+            "from --crosstask DIR and --coin DIR (layouts in docs/downstream.md): give both"
+        )
+    fps = args.features_per_second
+    seg_train, names = load_coin(args.coin, subset="training", features_per_second=fps)
+    seg_test, _ = load_coin(args.coin, subset="testing", features_per_second=fps)
+    return Tasks(
+        load_crosstask(args.crosstask, features_per_second=fps), seg_train, seg_test,
+        len(names), args.fusion_width or 8, f"CrossTask folder {args.crosstask}",
+    )  # fmt: skip
 
 
 def evaluate_encoder(
     model: Any,
     vocab: Any,
     pos_tags: str,
-    world: Any,
-    split: str,
     idf: dict[str, float],
-    fusion_width: int,
+    tasks: Tasks,
     probe_steps: int,
     window: int | None = None,
-    videos: Sequence[LocalizationVideo] | None = None,
 ) -> dict[str, Any]:
-    """Both downstream tasks for one encoder on `split` (the probe trains on "train").
-
-    videos: the step-localization videos (default: `world_localization_videos(world, split)`).
-    """
+    """Both downstream tasks for one encoder (the probe trains on `tasks.seg_train`)."""
     t0 = time.perf_counter()
-    if videos is None:
-        videos = world_localization_videos(world, split)
-    loc = localization_report(
-        model, vocab, idf, pos_tags, videos, fusion_width=fusion_width, window=window
-    )
-    K = 1 + len(world.verb_names)
-    seg = segmentation_report(
-        model, world_segmentation_videos(world, "train"), world_segmentation_videos(world, split),
-        num_classes=K, steps=probe_steps, window=window,
-    )  # fmt: skip
+    loc = localization_report(model, vocab, idf, pos_tags, tasks.localization,
+                              fusion_width=tasks.fusion_width, window=window)  # fmt: skip
+    seg = segmentation_report(model, tasks.seg_train, tasks.seg_test,
+                              num_classes=tasks.num_classes, steps=probe_steps, window=window)  # fmt: skip
     return {"localization": loc, "segmentation": seg, "seconds": time.perf_counter() - t0}
 
 
@@ -192,28 +154,26 @@ def baselines(videos: Sequence[LocalizationVideo]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from taco_lite.world import load_world
+    from taco_lite.data.sources import data_spec
 
-    world = load_world(args.world)
-    idf = _world_text_setup(world)
-    width = args.fusion_width or round(sum(world.config.seg_len) / 2)
+    data = data_spec(args.world, args.features)
+    tasks = real_tasks(args) if args.features else world_tasks(args)
+    idf = text_idf(data)
     root = Path(args.checkpoints)
-    layout = None if args.world_clips else StepLayout(seed=args.layout_seed)
-    videos = world_localization_videos(world, args.split, layout)
     results = []
     for seed in args.seeds:
-        taco_path = ensure_checkpoint(root, TACO_SLUG, seed, args.preset, world, args.steps,
+        taco_path = ensure_checkpoint(root, TACO_SLUG, seed, args.preset, data, args.steps,
                                       args.batch_size)  # fmt: skip
         for name, slug in ENCODERS:
             if slug is None:
                 taco, vocab, pos_tags = load_encoder(taco_path)
                 model = random_encoder(taco, seed)
             else:
-                path = ensure_checkpoint(root, slug, seed, args.preset, world, args.steps,
+                path = ensure_checkpoint(root, slug, seed, args.preset, data, args.steps,
                                          args.batch_size)  # fmt: skip
                 model, vocab, pos_tags = load_encoder(path)
-            res = evaluate_encoder(model, vocab, pos_tags, world, args.split, idf, width,
-                                   args.probe_steps, args.window, videos)  # fmt: skip
+            res = evaluate_encoder(model, vocab, pos_tags, idf, tasks, args.probe_steps,
+                                   args.window)  # fmt: skip
             res.update(encoder=name, seed=seed)
             results.append(res)
             loc = res["localization"]
@@ -221,12 +181,13 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                   + " / ".join(f"{loc[v]['ordered']['recall']:.1f}" for v in VARIANTS)
                   + f", frame acc {res['segmentation']['frame_acc']:.1f}"
                   + f"  ({res['seconds']:.0f}s)", flush=True)  # fmt: skip
-    base = baselines(videos)
+    base = baselines(tasks.localization)
     for r in results:
         r.update(base)
-        r["fusion_width"] = width
-        r["layout"] = repr(layout) if layout is not None else "the world's own clips"
-        r["video_frames"] = [v.num_frames for v in videos]
+        r["data"] = data
+        r["fusion_width"] = tasks.fusion_width
+        r["layout"] = tasks.where
+        r["video_frames"] = [v.num_frames for v in tasks.localization]
     return results
 
 
@@ -246,7 +207,12 @@ def format_table(results: Sequence[dict[str, Any]], args: argparse.Namespace, co
     cols = [(v, d) for v in VARIANTS for d in DECODERS]
     head = " | ".join(f"{v} {'DP' if d == 'ordered' else 'argmax'}" for v, d in cols)
     lines = [
-        f"Split `{args.split}` of the toy world, preset `{args.preset}`, seeds {args.seeds}. "
+        (
+            f"Real features `{args.features}`"
+            if args.features
+            else f"Split `{args.split}` of the toy world"
+        )
+        + f", preset `{args.preset}`, seeds {args.seeds}. "
         "Mean ± std over seeds. Step localization: average recall (%) per score variant and "
         "decoder (argmax per step, or the ordered DP of CrossTask). Segmentation: frame "
         "accuracy (%) of a linear probe on frozen per-frame video tokens (trained on the train "
@@ -301,7 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="clips to evaluate on (default test)")
     p.add_argument("--steps", type=int, help="override the preset's training steps")
     p.add_argument("--batch-size", type=int, help="override the preset's batch size")
-    p.add_argument("--world", help="world folder (default data/world)")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--world", help="world folder (default data/world)")
+    data.add_argument("--features", help="train missing encoders on real features PATH/train "
+                      "(docs/real_data.md); needs --crosstask and --coin")  # fmt: skip
+    p.add_argument("--crosstask", help="with --features: a CrossTask-layout folder "
+                   "(docs/downstream.md) for step localization")  # fmt: skip
+    p.add_argument("--coin", help="with --features: a COIN-layout folder (docs/downstream.md); "
+                   "the probe trains on subset 'training', is scored on 'testing'")  # fmt: skip
+    p.add_argument("--features-per-second", type=float, default=1.0,
+                   help="feature rows per second of the CrossTask / COIN features")  # fmt: skip
     p.add_argument("--fusion-width", type=int, help="frames per fusion window (default: mean "
                    "segment length of the world)")  # fmt: skip
     p.add_argument("--window", type=int, help="frames per encoder window (default max_frames)")
@@ -310,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-clips", action="store_true", help="localize steps in the world's own "
                    "clips (evenly tiled steps) instead of the StepLayout videos")  # fmt: skip
     p.add_argument("--probe-steps", type=int, default=300, help="Adam steps of the probe")
-    p.add_argument("--results", default="docs/results.md", help="markdown file to update")
+    p.add_argument("--results", help="markdown file to update (default docs/results.md for "
+                   "the toy world; a --features run writes only where this says)")  # fmt: skip
     p.add_argument("--json", help="also write every result to this JSON file")
     p.add_argument("--no-write", action="store_true", help="print the table only")
     p.add_argument("--baselines-only", action="store_true", help="print the model-free "
@@ -345,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
-    if not args.no_write:
-        write_section(Path(args.results), "downstream", table,
+    results_md = args.results or (None if args.features else "docs/results.md")
+    if results_md and not args.no_write:
+        write_section(Path(results_md), "downstream", table,
                       "## Downstream: step localization and action segmentation")  # fmt: skip
     return table

@@ -234,7 +234,7 @@ def load_coin(
         T = feats.shape[0]
         centres = (np.arange(T) + 0.5) / features_per_second  # (T,) seconds
         labels = np.zeros(T, dtype=np.int64)
-        for cls, start, end, name in steps:
+        for cls, start, end, _ in steps:
             labels[(centres >= start) & (centres < end)] = index[cls]
         videos.append(SegmentationVideo(vid, task, feats, labels))
     if not videos:

@@ -99,8 +99,12 @@ def feature_datasets_for_checkpoint(
     pos_tags = train_cfg.pos_tags if train_cfg is not None else DEFAULT_POS_TAGS
     return {
         s: FeatureDataset(
-            feature_split_dir(root, s), vocab=vocab, idf=idf, pos_tags=pos_tags,
-            max_frames=model_cfg.max_frames, max_tokens=model_cfg.max_tokens,
+            feature_split_dir(root, s),
+            vocab=vocab,
+            idf=idf,
+            pos_tags=pos_tags,
+            max_frames=model_cfg.max_frames,
+            max_tokens=model_cfg.max_tokens,
         )  # fmt: skip
         for s in splits
     }
@@ -163,9 +167,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         kind, path = "world", Path(args.world)
     world = None
     if kind == "features":
-        datasets = feature_datasets_for_checkpoint(
-            vocab_words, model_cfg, train_cfg, splits, path
-        )
+        datasets = feature_datasets_for_checkpoint(vocab_words, model_cfg, train_cfg, splits, path)
     else:
         world = load_world(path)
         datasets = datasets_for_checkpoint(vocab_words, model_cfg, train_cfg, splits, world)
