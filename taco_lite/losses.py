@@ -211,18 +211,26 @@ class _TokenVideoMax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, text_tokens, video_tokens, video_mask, chunk_size):  # noqa: D102
-        values, winners = [], []
-        for j0 in range(0, video_tokens.shape[0], chunk_size):
+        (B_t, n, _), (B_v, m, _) = text_tokens.shape, video_tokens.shape
+        # written chunk by chunk: no list of chunks and no torch.cat copy at the end
+        values = None  # (B_t, n, B_v), in the dtype of the dot products (bf16 under autocast)
+        winners = torch.empty(B_t, n, B_v, dtype=_index_dtype(m), device=text_tokens.device)
+        for j0 in range(0, B_v, chunk_size):
             vt = video_tokens[j0 : j0 + chunk_size]  # (c, m, d)
             raw = torch.einsum("ipd,jkd->ipjk", text_tokens, vt)  # (B_t, n, c, m)
             # in place: this tile is ours (no autograd inside forward), a copy would double it
             raw.masked_fill_(~video_mask[None, None, j0 : j0 + chunk_size], float("-inf"))
             best, arg = raw.max(dim=-1)  # (B_t, n, c) each
-            values.append(best)
-            winners.append(arg.to(_index_dtype(video_tokens.shape[1])))
-        ctx.save_for_backward(text_tokens, video_tokens, torch.cat(winners, dim=2))
+            del raw  # free the tile before the next one is made
+            if values is None:
+                values = best.new_empty(B_t, n, B_v)
+            values[:, :, j0 : j0 + chunk_size] = best
+            winners[:, :, j0 : j0 + chunk_size] = arg
+        if values is None:  # no video (B_v = 0)
+            values = text_tokens.new_empty(B_t, n, 0)
+        ctx.save_for_backward(text_tokens, video_tokens, winners)
         ctx.chunk_size = chunk_size
-        return torch.cat(values, dim=2)  # (B_t, n, B_v)
+        return values  # (B_t, n, B_v)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -251,6 +259,7 @@ class _TokenVideoMax(torch.autograd.Function):
                 grad_text += route @ vt.reshape(cc * m, d)  # (B_t n, d)
             if ctx.needs_input_grad[1]:
                 grad_video[j0 : j0 + cc] = (route.T @ tt).view(cc, m, d)  # (c', m, d)
+            del route  # one routing tile alive at a time
         if grad_text is not None:
             grad_text = grad_text.view(B_t, n, d).to(text_tokens.dtype)
         grad_video = grad_video.to(video_tokens.dtype) if ctx.needs_input_grad[1] else None
