@@ -66,3 +66,29 @@ def test_fuse_detached_trains_only_the_fusion_head():
     assert text.grad is None and video.grad is None
     model.fuse(text, tm, video, vm).sum().backward()  # restored afterwards
     assert text.grad is not None
+
+
+def test_eval_every_splits_the_run_exactly_and_logs_a_curve(tmp_path):
+    """`--eval-every` measures train/val R@1 mid-run via stop_at + resume; the end state is the
+    unsplit run's (same ranks), and the pair views of the parts add up."""
+    import json
+
+    from taco_lite.data import build_datasets
+    from taco_lite.sweep.val_study import run_experiment
+    from taco_lite.world import WorldConfig, generate_world
+
+    world = generate_world(WorldConfig(seed=0, num_clips=60))
+    datasets, vocab, idf = build_datasets(world, splits=("train", "val"))
+    data = {"base": world, "train": datasets["train"], "val": datasets["val"], "vocab": vocab,
+            "idf": idf}  # fmt: skip
+    B = 32
+    steps = 3 * (len(datasets["train"]) // B)  # 3 epochs
+    whole = run_experiment("L1", 0, steps, data, tmp_path / "a", 50, preset="fast")
+    split = run_experiment("L1", 0, steps, data, tmp_path / "b", 50, preset="fast", eval_every=2)
+    assert whole["curve"] == [] and [p["step"] for p in split["curve"]] == list(range(2, steps, 2))
+    assert {"val_t2v_R1", "train_v2t_R1", "L1_last50"} <= set(split["curve"][0])
+    assert split["val_t2v"] == whole["val_t2v"] and split["train_v2t"] == whole["train_v2t"]
+    assert split["pair_views"] == whole["pair_views"]
+    assert split["pair_views"]["max"] == 3 and split["pair_views"]["views"] == steps * B
+    rec = json.loads((tmp_path / "b" / "results.jsonl").read_text().splitlines()[-1])
+    assert rec["preset"] == "fast" and len(rec["curve"]) == len(split["curve"])

@@ -180,22 +180,36 @@ def load_data(out: Path, val_clips: int) -> dict[str, Any]:
 
 
 def run_experiment(
-    name: str, seed: int, steps: int, data: dict[str, Any], out: Path, n_eval: int
+    name: str,
+    seed: int,
+    steps: int,
+    data: dict[str, Any],
+    out: Path,
+    n_eval: int,
+    preset: str = "sweep",
+    eval_every: int | None = None,
 ) -> dict[str, Any]:
-    """Train one experiment with one seed; evaluate s1 on val and train; save ranks."""
+    """Train one experiment with one seed; evaluate s1 on val and train; save ranks.
+
+    eval_every: also measure train and val R@1 every this many steps (the run is split with
+    `train(stop_at=...)` and resumed exactly), in the record's "curve".
+    """
+    from collections import Counter
+
     from taco_lite.data.endless import EndlessTrainSet
     from taco_lite.train import train
+    from taco_lite.train.schedule import pair_view_summary
 
     spec = dict(EXPERIMENTS[name])
     mode, endless = spec.pop("mode", None), spec.pop("endless", False)
-    model_cfg, train_cfg = PRESETS["sweep"].configs()
+    model_cfg, train_cfg = PRESETS[preset].configs()
     if "tau2" in spec:
         model_cfg = dataclasses.replace(model_cfg, tau2=spec.pop("tau2"))
     B = spec.get("batch_size", train_cfg.batch_size)
     run_steps = steps * train_cfg.batch_size // B  # the same number of pairs seen
     train_cfg = dataclasses.replace(
         train_cfg, **spec, steps=run_steps, seed=seed, progress=False, device="cpu",
-        warmup_steps=max(1, run_steps // 10), endless_data=endless,
+        warmup_steps=min(train_cfg.warmup_steps, max(1, run_steps // 10)), endless_data=endless,
         ckpt_dir=str(out / "ckpt" / f"{name}_s{seed}"),
     )  # fmt: skip
     last = _LastBatch()
@@ -204,35 +218,57 @@ def run_experiment(
         train_set = EndlessTrainSet(
             data["base"], data["vocab"], data["idf"], seed=seed, pairs_per_epoch=len(train_set)
         )
-    t0 = time.perf_counter()
-    with _fuse_detached(mode == "detach-fusion"):
-        result = train(
-            model_cfg, train_cfg, datasets={"train": train_set}, vocab=data["vocab"],
-            fns=loss_fns(mode, last), collate_fn=last.collate,
-        )  # fmt: skip
-    seconds = time.perf_counter() - t0
+
+    def seen_pairs(step: int) -> Any:  # pairs the run trained on, each seen as often
+        if not endless:
+            return train_set
+        return train_set.for_epoch(max(0, step // (len(train_set) // B) - 1))  # seen once
+
+    stops = list(range(eval_every, run_steps, eval_every)) if eval_every else []
+    views: Counter = Counter()
+    curve, seconds, data_seconds, loop_seconds = [], 0.0, 0.0, 0.0
+    resume = None
+    for stop in [*stops, run_steps]:
+        t0 = time.perf_counter()
+        with _fuse_detached(mode == "detach-fusion"):
+            result = train(
+                model_cfg, train_cfg, datasets={"train": train_set}, vocab=data["vocab"],
+                fns=loss_fns(mode, last), collate_fn=last.collate, resume=resume, stop_at=stop,
+            )  # fmt: skip
+        seconds += time.perf_counter() - t0
+        views.update(result.extra["views"])
+        data_seconds += result.extra["data_seconds"]
+        loop_seconds += result.extra["loop_seconds"]
+        resume = result.checkpoint
+        if stop < run_steps:
+            with torch.no_grad():
+                point = {"step": stop, "L1_last50": _mean([h["L1"] for h in result.history[-50:]])}
+                for split, ds in (("val", data["val"]), ("train", seen_pairs(stop))):
+                    for d, r in s1_ranks(result.model, ds, n_eval).items():
+                        point[f"{split}_{d}_R1"] = rank_metrics(r)["R1"]
+            curve.append(point)
+    seen = seen_pairs(run_steps)
     if endless:
-        spe = len(train_set) // B
-        seen = train_set.for_epoch(max(0, run_steps // spe - 1))  # each pair seen once
         train_set.close()
         build = list(train_set.build_seconds.values())
     else:
-        seen, build = train_set, []
+        build = []
     ranks = {"val": s1_ranks(result.model, data["val"], n_eval)}
     ranks["train"] = s1_ranks(result.model, seen, n_eval)
     (out / "ranks").mkdir(parents=True, exist_ok=True)
     torch.save(ranks, out / "ranks" / f"{name}_s{seed}.pt")
     tail = result.history[-50:]
     rec = {
-        "exp": name, "seed": seed, "steps": run_steps, "batch_size": B,
+        "exp": name, "seed": seed, "preset": preset, "steps": run_steps, "batch_size": B,
         "lambda_t": train_cfg.lambda_t, "tau2": model_cfg.tau2, "mode": mode, "endless": endless,
-        "seconds": round(seconds, 1), "data_share": round(result.extra["data_share"], 3),
-        "pair_views": result.extra["pair_views"],
+        "seconds": round(seconds, 1), "data_share": round(data_seconds / max(loop_seconds, 1e-9), 3),
+        "pair_views": pair_view_summary(views),
         "epoch_build_seconds": _mean(build),  # endless: one epoch's generation + tagging
         "fn_masked_share": last.masked / last.calls if last.calls else None,
         "L1_last50": _mean([h["L1"] for h in tail]), "L2_last50": _mean([h["L2"] for h in tail]),
         "L3_last50": _mean([h["L3"] for h in tail]),
         **{f"{split}_{d}": rank_metrics(r) for split, rr in ranks.items() for d, r in rr.items()},
+        "curve": curve,
     }  # fmt: skip
     with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(rec) + "\n")
@@ -316,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m taco_lite.sweep.val_study", description=__doc__)
     p.add_argument("--exp", default="L1,L1+L2", help=f"comma list of {list(EXPERIMENTS)}")
     p.add_argument("--seeds", default="0")
-    p.add_argument("--steps", type=int, default=600, help="steps at batch 32")
+    p.add_argument("--preset", default="sweep", help="model and schedule (sweep or default)")
+    p.add_argument("--steps", type=int, help="steps at batch 32 (default: the preset's)")
+    p.add_argument("--eval-every", type=int, help="also measure train/val R@1 every K steps")
     p.add_argument("--n-eval", type=int, default=2000)
     p.add_argument("--val-clips", type=int, default=800)
     p.add_argument("--out", default="runs/val_study")
@@ -345,7 +383,9 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     data = load_data(out, args.val_clips)
     for seed in [int(s) for s in args.seeds.split(",")]:
         for exp in exps:
-            r = run_experiment(exp, seed, args.steps, data, out, args.n_eval)
+            steps = args.steps or PRESETS[args.preset].configs()[1].steps
+            r = run_experiment(exp, seed, steps, data, out, args.n_eval, args.preset,
+                               args.eval_every)  # fmt: skip
             log(
                 f"{exp:>14} seed {seed}: val s1 t2v R@1 {r['val_t2v']['R1']:.2f}  "
                 f"train {r['train_t2v']['R1']:.2f}  ({r['seconds']:.0f}s, data "

@@ -332,6 +332,7 @@ def train(
         seconds=time.perf_counter() - t0,
         extra={
             "pair_views": pair_view_summary(views),
+            "views": views,  # the raw counts, to merge the parts of a run split by stop_at
             "data_seconds": data_seconds,
             "loop_seconds": loop_seconds,
             "data_share": data_seconds / max(loop_seconds, 1e-9),
