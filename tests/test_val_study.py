@@ -92,3 +92,24 @@ def test_eval_every_splits_the_run_exactly_and_logs_a_curve(tmp_path):
     assert split["pair_views"]["max"] == 3 and split["pair_views"]["views"] == steps * B
     rec = json.loads((tmp_path / "b" / "results.jsonl").read_text().splitlines()[-1])
     assert rec["preset"] == "fast" and len(rec["curve"]) == len(split["curve"])
+
+
+def test_frozen_frames_start_from_the_state_and_never_train():
+    from taco_lite.sweep.val_modes import _frozen_frames
+
+    cfg = ModelConfig(d=8, heads=2, vocab_size=10)
+    state = {
+        k: torch.full_like(v, 0.01)
+        for k, v in TacoModel(cfg).video.frame_encoder.state_dict().items()
+    }
+    with _frozen_frames(state):
+        model = TacoModel(cfg)
+    assert all(torch.equal(v, state[k]) for k, v in model.video.frame_encoder.state_dict().items())
+    assert not any(p.requires_grad for p in model.video.frame_encoder.parameters())
+    assert all(p.requires_grad for p in model.text.parameters())
+    frames = torch.randn(2, 3, 3, 32, 32)
+    model.video(frames, torch.ones(2, 3, dtype=torch.bool)).sum().backward()
+    assert all(p.grad is None for p in model.video.frame_encoder.parameters())
+    assert model.video.pos.grad is not None  # the rest of f_v still trains
+    fresh = TacoModel(cfg)  # restored afterwards
+    assert all(p.requires_grad for p in fresh.video.frame_encoder.parameters())

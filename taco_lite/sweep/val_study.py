@@ -26,6 +26,7 @@ so that the train - val gap measures memorisation at equal gallery size. The row
 | L1-endless, L1+L2-endless | fresh clips every epoch (`data.EndlessTrainSet`) | (v) memorisation |
 | L1+L3, TACo | with L3 (cascade negatives, K' = 8) | L3's pull on the encoders |
 | L1+L3-det, TACo-det | the same, fusion inputs detached: L3 trains only f_m | L2 given L3 |
+| L1-frozen, TACo-frozen | the frame CNN is pretrained once (L1 on fresh clips) and frozen | the paper's frozen features |
 
 Masking false negatives (i) is beyond the paper. Results go to OUT/results.jsonl and the ranks
 of every query to OUT/ranks/, so that `--report` can pair runs query by query
@@ -35,7 +36,6 @@ of every query to OUT/ranks/, so that `--report` can pair runs query by query
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import time
@@ -46,9 +46,17 @@ from typing import Any
 import torch
 
 from taco_lite.config import PRESETS
-from taco_lite.losses import token_nce, token_video_scores
 from taco_lite.metrics import paired_bootstrap, rank_metrics, retrieval_ranks
-from taco_lite.train.step import LossFns
+from taco_lite.sweep.val_modes import (  # noqa: F401 - re-exported for tests and notebooks
+    MASKED_SCORE,
+    PRETRAIN_SEED,
+    _frozen_frames,
+    _fuse_detached,
+    _LastBatch,
+    false_negative_mask,
+    loss_fns,
+    pretrained_frame_encoder,
+)
 
 EXPERIMENTS: dict[str, dict[str, Any]] = {
     "L1": {"losses": "L1"},
@@ -66,90 +74,16 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     "TACo-det": {"losses": "L1+L2+L3", "mode": "detach-fusion"},
     "L1-endless": {"losses": "L1", "endless": True},
     "L1+L2-endless": {"losses": "L1+L2", "endless": True},
+    "L1-frozen": {"losses": "L1", "mode": "frozen-frames"},
+    "TACo-frozen": {"losses": "L1+L2+L3", "mode": "frozen-frames"},
 }
 # each experiment's closest control, for the report's second paired difference
 CONTROLS = {
     "fn-mask": "L1+L2", "detach-text": "L1+L2", "detach-video": "L1+L2", "lambda0.1": "L1+L2",
     "tau2-0.2": "L1+L2", "B128": "L1-B128", "L1-B128": "L1", "L1+L2-endless": "L1-endless",
     "L1-endless": "L1", "TACo": "L1+L3", "TACo-det": "L1+L3-det", "L1+L3-det": "L1+L3",
+    "L1-frozen": "L1", "TACo-frozen": "L1-frozen",
 }  # fmt: skip
-MASKED_SCORE = -1e4  # a false negative's token score: exp(-1e4 / tau) is exactly 0
-
-
-def false_negative_mask(text_ids: torch.Tensor) -> torch.Tensor:
-    """(B, n, B) bool: True where caption j (j != i) contains the word of token p of text i.
-
-    text_ids: (B, n) token ids, padded. Specials and padding of text i may match anything;
-    `token_nce` ignores those tokens (weight 0), so only content words matter. Why: in a world
-    of 12 nouns and 10 verbs, a negative video often shows the very word token p names, so
-    L2's softmax over videos (Eq. 4) pushes a correct word-frame match apart.
-    """
-    B, n = text_ids.shape
-    same = text_ids[:, :, None, None] == text_ids[None, None, :, :]  # (B, n, B, n)
-    mask = same.any(dim=3)  # (B, n, B): word of (i, p) occurs in caption j
-    eye = torch.eye(B, dtype=torch.bool, device=text_ids.device)  # the positive stays
-    return mask & ~eye[:, None, :]
-
-
-class _LastBatch:
-    """Hands the batch that `collate` just built to the loss (num_workers=0 only)."""
-
-    def __init__(self) -> None:
-        self.text_ids: torch.Tensor | None = None
-        self.masked = 0.0  # running share of masked (token of interest, negative) pairs
-        self.calls = 0
-
-    def collate(self, items: Sequence[dict]) -> Any:
-        from taco_lite.data import collate
-
-        batch = collate(items)
-        self.text_ids = batch.text_ids
-        return batch
-
-
-def loss_fns(mode: str | None, last: _LastBatch) -> LossFns:
-    """LossFns for a mode: None, "fn-mask", "detach-text", "detach-video" ("detach-fusion": default)."""
-    if mode in (None, "detach-fusion"):  # detach-fusion acts on the model (`_fuse_detached`)
-        return LossFns()
-    if mode == "detach-text":
-        return LossFns(token_video_scores=lambda t, v, m: token_video_scores(t.detach(), v, m))
-    if mode == "detach-video":
-        return LossFns(token_video_scores=lambda t, v, m: token_video_scores(t, v.detach(), m))
-    if mode == "fn-mask":
-
-        def masked_token_nce(scores: torch.Tensor, weights: torch.Tensor, tau: float = 1.0):
-            mask = false_negative_mask(last.text_ids.to(scores.device))  # (B, n, B)
-            active = weights > 0  # (B, n)
-            B = scores.shape[0]
-            share = (mask & active[:, :, None]).sum() / (active.sum() * (B - 1)).clamp_min(1)
-            last.masked += float(share)
-            last.calls += 1
-            return token_nce(scores.masked_fill(mask, MASKED_SCORE), weights, tau)
-
-        return LossFns(token_nce=masked_token_nce)
-    raise ValueError(f"unknown mode {mode!r}: use fn-mask, detach-text or detach-video")
-
-
-@contextlib.contextmanager
-def _fuse_detached(active: bool):
-    """While active, `TacoModel.fuse` sees detached encoder outputs: L3 trains f_m alone."""
-    from taco_lite.model import TacoModel
-
-    if not active:
-        yield
-        return
-    original = TacoModel.fuse
-
-    def fuse(self, text_tokens, text_mask, video_tokens, video_mask, **kw):
-        return original(
-            self, text_tokens.detach(), text_mask, video_tokens.detach(), video_mask, **kw
-        )
-
-    TacoModel.fuse = fuse
-    try:
-        yield
-    finally:
-        TacoModel.fuse = original
 
 
 @torch.no_grad()
@@ -224,13 +158,14 @@ def run_experiment(
             return train_set
         return train_set.for_epoch(max(0, step // (len(train_set) // B) - 1))  # seen once
 
+    frames = pretrained_frame_encoder(data, out, preset, steps) if mode == "frozen-frames" else None
     stops = list(range(eval_every, run_steps, eval_every)) if eval_every else []
     views: Counter = Counter()
     curve, seconds, data_seconds, loop_seconds = [], 0.0, 0.0, 0.0
     resume = None
     for stop in [*stops, run_steps]:
         t0 = time.perf_counter()
-        with _fuse_detached(mode == "detach-fusion"):
+        with _fuse_detached(mode == "detach-fusion"), _frozen_frames(frames):
             result = train(
                 model_cfg, train_cfg, datasets={"train": train_set}, vocab=data["vocab"],
                 fns=loss_fns(mode, last), collate_fn=last.collate, resume=resume, stop_at=stop,
