@@ -183,6 +183,12 @@ def test_retrieval_and_throughput_tiny(tmp_path):
             assert 0.0 <= r["metrics"]["cascade"][d]["R1"] <= 100.0
             lo, hi = r["R1_gap_ci"][d]
             assert lo <= r["R1_gap"][d] + 1e-9 and r["R1_gap"][d] - 1e-9 <= hi
+        assert r["full_how"] == "measured" and r["queries_compared"] == r["N"]
+    # full fusion on 8 sampled queries per direction, its time extrapolated to N^2
+    sampled = retrieval.main([*TINY, "--full-rows", "8", "--ns", "32"])
+    (r,) = sampled["rows"]
+    assert r["full_how"] == "extrapolated from 8 of 32 query rows" and r["queries_compared"] == 8
+    assert r["full_s"] > 0 and r["speedup"] == r["full_s"] / r["cascade_s"]
     res = throughput.main([*TINY, "--write", "--doc", str(doc)])
     (row,) = res["rows"]
     assert row["preset"] == "fast" and row["clips_per_s"] > 0 and 0 < row["load_share"] < 1
@@ -193,12 +199,26 @@ def test_retrieval_and_throughput_tiny(tmp_path):
 def test_retrieval_gap_interval_is_a_paired_bootstrap():
     import torch
 
+    from taco_lite.metrics import retrieval_ranks
+
     full = torch.eye(50) + 0.01 * torch.rand(50, 50)  # every query right
-    assert retrieval.gap_interval(full, full) == (0.0, 0.0)  # same method: no gap at all
+    ranks = retrieval_ranks(full)
+    assert retrieval.gap_interval(ranks, ranks) == (0.0, 0.0)  # same method: no gap at all
     worse = full.clone()
     worse[:10, :10] = worse[:10, :10].flip(1) * 2  # 10 queries lose their ground truth
-    lo, hi = retrieval.gap_interval(worse, full)
+    lo, hi = retrieval.gap_interval(retrieval_ranks(worse), ranks)
     assert -40.0 < lo < -20.0 < hi < 0.0  # around the true gap of -20 points
+
+
+def test_ranks_at_matches_retrieval_ranks_off_the_diagonal():
+    import torch
+
+    from taco_lite.metrics import retrieval_ranks
+
+    sim = torch.randn(12, 12, generator=torch.Generator().manual_seed(0))
+    sim[3, 5] = sim[3, 3]  # a tie counts in the query's favour in both
+    rows = torch.tensor([1, 3, 7])
+    assert retrieval._ranks_at(sim[rows], rows).tolist() == retrieval_ranks(sim)[rows].tolist()
 
 
 def test_cli_entry_point_runs_from_the_repo_root():
