@@ -97,6 +97,54 @@ def s1_ranks(model: Any, dataset: Any, n: int) -> dict[str, torch.Tensor]:
     return {"t2v": retrieval_ranks(s1), "v2t": retrieval_ranks(s1.T)}
 
 
+@torch.no_grad()
+def final_ranks(
+    model: Any, dataset: Any, n: int, terms: Sequence[str], lambda_t: float, top_k: int = 16
+) -> dict[str, torch.Tensor]:
+    """1-based ranks under the score each run would be used with (`evaluate.ranked_retrieval`):
+    s1 for L1, s1/tau1 + lambda s2/tau2 with L2, and the cascade (top-k re-scored by s3) with
+    L3. {"t2v", "v2t"} of the first n pairs of `dataset`."""
+    from taco_lite.evaluate.inference import (
+        cascade_scores,
+        coarse_scores,
+        embed_dataset,
+        global_scores,
+        token_scores_s2,
+    )
+
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    emb = embed_dataset(model, items)
+    s1 = global_scores(emb)  # (N, N)
+    if "L2" not in terms and "L3" not in terms:
+        return {"t2v": retrieval_ranks(s1), "v2t": retrieval_ranks(s1.T)}
+    lam = lambda_t if "L2" in terms else 0.0
+    coarse = coarse_scores(s1, token_scores_s2(emb), lam, model.cfg.tau1, model.cfg.tau2)
+    if "L3" not in terms:
+        return {"t2v": retrieval_ranks(coarse), "v2t": retrieval_ranks(coarse.T)}
+    return {
+        d: retrieval_ranks(cascade_scores(model, emb, coarse, top_k, d)) for d in ("t2v", "v2t")
+    }
+
+
+def score_saved_runs(out: Path, data: dict[str, Any], n_eval: int) -> None:
+    """OUT/ranks/<exp>_s<seed>_final.pt for every finished run in results.jsonl (from its
+    model.pt): the ranks of the score the run would be deployed with (`final_ranks`)."""
+    from taco_lite.runtime.checkpoint import load_model
+
+    for line in (out / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        dest = out / "ranks" / f"{r['exp']}_s{r['seed']}_final.pt"
+        ckpt = out / "ckpt" / f"{r['exp']}_s{r['seed']}" / "model.pt"
+        if dest.is_file() or not ckpt.is_file():
+            continue
+        model, _, (_, tcfg) = load_model(ckpt, map_location="cpu")
+        ranks = final_ranks(model.eval(), data["val"], n_eval, tcfg.terms, tcfg.lambda_t)
+        torch.save(ranks, dest)
+        print(f"{r['exp']} seed {r['seed']} ({tcfg.losses}): final-score val R@1 t2v "
+              f"{rank_metrics(ranks['t2v'])['R1']:.2f} v2t {rank_metrics(ranks['v2t'])['R1']:.2f}",
+              flush=True)  # fmt: skip
+
+
 def load_data(out: Path, val_clips: int) -> dict[str, Any]:
     from taco_lite.data import WorldDataset, build_datasets
     from taco_lite.text.pos import tag_captions
@@ -215,15 +263,26 @@ def _mean(xs: Sequence[float | None]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def report(out: Path, baseline: str = "L1", direction: str = "t2v") -> str:
-    """Markdown table: per experiment, seeds, val/train s1 R@1 and the paired diff vs baseline."""
+def report(out: Path, baseline: str = "L1", direction: str = "t2v", score: str = "") -> str:
+    """Markdown table: per experiment, seeds, val/train s1 R@1 and the paired diff vs baseline.
+
+    score "final": val columns use each run's deployed score (`final_ranks`: cascade for L3
+    runs) instead of s1; the train column stays s1."""
     recs: dict[str, dict[int, dict]] = {}
     for line in (out / "results.jsonl").read_text().splitlines():
         r = json.loads(line)
         recs.setdefault(r["exp"], {})[r["seed"]] = r  # the last run of (exp, seed) wins
+    if score == "final":  # only runs that have final ranks
+        recs = {e: {s: r for s, r in by.items()
+                    if (out / "ranks" / f"{e}_s{s}_final.pt").is_file()}
+                for e, by in recs.items()}  # fmt: skip
+        recs = {e: by for e, by in recs.items() if by}
 
     def ranks(exp: str, seeds: list[int], split: str) -> torch.Tensor:
-        rr = [torch.load(out / "ranks" / f"{exp}_s{s}.pt")[split][direction] for s in seeds]
+        if score == "final" and split == "val":
+            rr = [torch.load(out / "ranks" / f"{exp}_s{s}_final.pt")[direction] for s in seeds]
+        else:
+            rr = [torch.load(out / "ranks" / f"{exp}_s{s}.pt")[split][direction] for s in seeds]
         return torch.stack(rr)  # (S, N)
 
     rows = [
@@ -252,7 +311,10 @@ def report(out: Path, baseline: str = "L1", direction: str = "t2v") -> str:
             f"{ctrl} | {paired(exp, ctrl, seeds) if ctrl in recs else '-'} |"
         )
     n = int(val.shape[1])
-    return "\n".join(rows) + f"\n\ns1 {direction}, N = {n} val queries (chance {100 / n:.2f}).\n"
+    what = "deployed score (s1; s1 + s2 with L2; cascade with L3)" if score else "s1"
+    return (
+        "\n".join(rows) + f"\n\n{what} {direction}, N = {n} val queries (chance {100 / n:.2f}).\n"
+    )
 
 
 def measure_data(out: Path, epochs: int = 2, log: Callable[[str], None] = print) -> dict:
@@ -296,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="print the table, train nothing")
     p.add_argument("--baseline", default="L1")
     p.add_argument("--measure-data", action="store_true", help="time one endless epoch's build")
+    p.add_argument("--final", action="store_true", help="score every saved run on val by the "
+                   "score it would be used with (cascade for L3 runs), then report those ranks")  # fmt: skip
     return p
 
 
@@ -306,9 +370,12 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     if args.measure_data:
         measure_data(out)
         return
-    if args.report:
+    if args.final:
+        torch.set_num_threads(1)
+        score_saved_runs(out, load_data(out, args.val_clips), args.n_eval)
+    if args.report or args.final:
         for d in ("t2v", "v2t"):
-            log(report(out, args.baseline, d))
+            log(report(out, args.baseline, d, "final" if args.final else ""))
         return
     torch.set_num_threads(1)
     exps = [e.strip() for e in args.exp.split(",") if e.strip()]
