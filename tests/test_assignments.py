@@ -64,10 +64,8 @@ def test_execute_cli_writes_an_executed_copy(tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_nbgrader_autograde_full_points_for_solutions_zero_for_untouched():
-    solutions = {p.name: course.read_notebook(p) for p in NOTEBOOKS}
-    results = course.autograde({"solution": solutions, "untouched": None}, NOTEBOOKS, fast=True)
-    by = {(r.student, r.assignment): r for r in results}
+def test_nbgrader_autograde_full_points_for_solutions_zero_for_untouched(autograded):
+    by = autograded  # one real nbgrader run, shared with test_notebooks.py (conftest.py)
     for path in NOTEBOOKS:
         sol, raw = by[("solution", path.stem)], by[("untouched", path.stem)]
         assert sol.auto_max > 0, f"{path.name} has no autograded points"

@@ -25,7 +25,7 @@ def test_knob_curve_end_to_end_at_tiny_size(tmp_path, capsys):
             assert (folder / "ranks" / f"{exp}_s0_final.pt").is_file()
         assert f"| {value} | 0 |" in text
     doc = results.read_text()
-    assert "keep me" in doc and TITLE in doc and "<!-- knob-curve:start -->" in doc
+    assert "keep me" in doc and TITLE in doc and "<!-- knob-twin_frac:start -->" in doc
     assert fig.is_file() and fig.stat().st_size > 1000
     # the settings are one world config with only the knob changed
     from taco_lite.sweep.knob import load_knob_data
@@ -34,6 +34,9 @@ def test_knob_curve_end_to_end_at_tiny_size(tmp_path, capsys):
     b = load_knob_data(tmp_path, 0.6, "val", 12, num_clips=60)
     assert a["base"].config.twin_frac == 0.0 and b["base"].config.twin_frac == 0.6
     assert a["base"].config.seed == b["base"].config.seed
+    c = load_knob_data(tmp_path, 7, "val", 12, num_clips=60, knob="seed")  # a fresh world seed
+    assert c["base"].config.seed == 7 and isinstance(c["base"].config.seed, int)
+    assert c["base"].config.twin_frac == a["base"].config.twin_frac + 0.1  # the shipped 0.1
     # --report alone redraws from what is on disk, training nothing
     capsys.readouterr()
     again = main([*argv, "--report"])

@@ -12,12 +12,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taco_lite.course.notebooks import CODE_STUB, lesson_notebooks, repo_root, write_notebook
+from taco_lite.course.notebooks import (
+    CODE_STUB,
+    lesson_notebooks,
+    read_notebook,
+    repo_root,
+    write_notebook,
+)
 from taco_lite.course.runner import kernel_env
 
 __all__ = ["GradeResult", "autograde"]
@@ -33,6 +40,11 @@ class GradeResult:
     auto_max: float
     manual_max: float  # points waiting for a human (inline questions)
     failed_cells: list[str] = field(default_factory=list)  # grade ids scoring below max
+    # with autograde(keep_notebooks=True): the executed (autograded) notebook, the release that
+    # `nbgrader generate_assignment` wrote, and the seconds of this assignment's autograde call
+    notebook: Any = field(default=None, repr=False)
+    release: Any = field(default=None, repr=False)
+    seconds: float = 0.0
 
     def __str__(self) -> str:
         return (
@@ -65,6 +77,7 @@ def autograde(
     workdir: str | os.PathLike | None = None,
     fast: bool | None = None,
     timeout: int = 900,
+    keep_notebooks: bool = False,
 ) -> list[GradeResult]:
     """Real nbgrader autograde in a temporary course directory.
 
@@ -72,6 +85,8 @@ def autograde(
     release" (what `nbgrader generate_assignment` wrote). Each notebook is its own assignment.
     Steps: nbgrader_config.py; source/<assignment>/<notebook>; `nbgrader generate_assignment`;
     copy into submitted/<student>/<assignment>/; `nbgrader autograde`; read the gradebook.
+    timeout: seconds per cell. keep_notebooks: also return each executed notebook and its
+    release (`GradeResult.notebook`, `.release`), so that one execution serves every check.
     """
     from nbgrader.api import Gradebook
 
@@ -98,13 +113,22 @@ def autograde(
                     shutil.copy(root / "release" / name / path.name, dest)
                 else:
                     write_notebook(notebooks_by_name[path.name], dest)
-        results = []
+        results, seconds = [], {}
         for name in assignments:
+            t0 = time.perf_counter()
             _nbgrader(["autograde", name], root, env)
+            seconds[name] = time.perf_counter() - t0
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
             for student in submissions:
                 for name, path in assignments.items():
-                    results.append(_scores(gb, student, name, path.stem))
+                    res = _scores(gb, student, name, path.stem)
+                    res.seconds = seconds[name]
+                    if keep_notebooks:
+                        res.notebook = read_notebook(
+                            root / "autograded" / student / name / path.name
+                        )
+                        res.release = read_notebook(root / "release" / name / path.name)
+                    results.append(res)
         return results
     finally:
         if own_tmp:

@@ -3,6 +3,7 @@ the paper: no real dataset has this knob).
 
     python -m taco_lite.sweep.knob --values 0,0.1,0.3,0.6 --seeds 0,1 --jobs 2
     python -m taco_lite.sweep.knob --report          # table + figure into docs/results.md
+    python -m taco_lite.sweep.knob --knob seed --values 0,7   # a fresh, uncalibrated world
 
 The knob is `WorldConfig.twin_frac`: the fraction of steps copied from another step with one
 noun or verb changed. With more twins, more captions differ from another caption in a single
@@ -32,16 +33,37 @@ import torch
 from taco_lite.metrics import paired_bootstrap, rank_metrics
 
 KNOB = "twin_frac"
-SECTION = "knob-curve"
-TITLE = "## When does token-awareness help? TACo - L1 against the twin fraction"
+ABOUT = {
+    "twin_frac": "the fraction of steps copied from another step with one noun or verb changed "
+    "(more twins: more captions that differ in one word); 0.1 is the shipped world",
+    "seed": "the world's seed: a fresh world that no one calibrated on (0 is the shipped world)",
+}
+TITLES = {
+    "twin_frac": "## When does token-awareness help? TACo - L1 against the twin fraction",
+    "seed": "## A fresh world seed: does TACo - L1 hold on a world no one calibrated on?",
+}
+TITLE = TITLES[KNOB]
 
 
-def knob_dir(out: Path, value: float) -> Path:
-    return out / f"{KNOB}={value:g}"
+def _cast(knob: str, value: float) -> Any:
+    """A knob value in the type of its WorldConfig field (int for seed, float otherwise)."""
+    from taco_lite.world import WorldConfig
+
+    kind = type(getattr(WorldConfig(), knob))
+    return int(value) if kind is int else float(value)
+
+
+def knob_dir(out: Path, value: float, knob: str = KNOB) -> Path:
+    return out / f"{knob}={value:g}"
 
 
 def load_knob_data(
-    out: Path, value: float, split: str, eval_clips: int, num_clips: int | None = None
+    out: Path,
+    value: float,
+    split: str,
+    eval_clips: int,
+    num_clips: int | None = None,
+    knob: str = KNOB,
 ) -> dict[str, Any]:
     """`val_study.load_data` for the world with the knob at `value` (else the base config;
     `num_clips` shrinks it, for tests)."""
@@ -50,7 +72,7 @@ def load_knob_data(
     from taco_lite.world import generate_world, load_world
     from taco_lite.world.extra import eval_world
 
-    cfg = dataclasses.replace(load_world().config, **{KNOB: value})
+    cfg = dataclasses.replace(load_world().config, **{knob: _cast(knob, value)})
     if num_clips is not None:
         cfg = dataclasses.replace(cfg, num_clips=num_clips)
     world = generate_world(cfg)
@@ -68,14 +90,15 @@ def run_setting(args: argparse.Namespace, value: float, seed: int) -> None:
     from taco_lite.sweep.val_study import run_experiment, score_saved_runs
 
     torch.set_num_threads(1)
-    folder = knob_dir(Path(args.out), value)
+    folder = knob_dir(Path(args.out), value, args.knob)
     folder.mkdir(parents=True, exist_ok=True)
-    data = load_knob_data(Path(args.out), value, args.split, args.eval_clips, args.world_clips)
+    data = load_knob_data(Path(args.out), value, args.split, args.eval_clips, args.world_clips,
+                          args.knob)  # fmt: skip
     done = _records(folder)
     for exp in args.rows.split(","):
         if (exp, seed) not in done:
             r = run_experiment(exp, seed, args.steps, data, folder, args.n_eval, args.preset)
-            print(f"{KNOB}={value:g} {exp} seed {seed}: s1 R@1 t2v {r['val_t2v']['R1']:.2f} "
+            print(f"{args.knob}={value:g} {exp} seed {seed}: s1 R@1 t2v {r['val_t2v']['R1']:.2f} "
                   f"({r['seconds']:.0f}s)", flush=True)  # fmt: skip
     score_saved_runs(folder, data, args.n_eval)
 
@@ -99,7 +122,8 @@ def run_all(args: argparse.Namespace) -> None:
     while todo or running:
         while todo and len(running) < (1 if first else args.jobs):
             v, s = todo.pop(0)
-            cmd = [sys.executable, "-m", "taco_lite.sweep.knob", "--one", f"{v:g}", "--seed",
+            cmd = [sys.executable, "-m", "taco_lite.sweep.knob", "--knob", args.knob,
+                   "--one", f"{v:g}", "--seed",
                    str(s), "--rows", args.rows, "--preset", args.preset, "--split", args.split,
                    "--eval-clips", str(args.eval_clips), "--n-eval", str(args.n_eval),
                    "--steps", str(args.steps), "--out", args.out]  # fmt: skip
@@ -116,11 +140,12 @@ def run_all(args: argparse.Namespace) -> None:
                 raise SystemExit(f"{' '.join(p.args)} failed (exit {p.returncode}); see its log")
 
 
-def gaps(out: Path, rows: Sequence[str] = ("L1", "TACo")) -> list[dict[str, Any]]:
-    """Per knob value: deployed-score R@1 of each row and the paired gap rows[1] - rows[0]."""
+def gaps(out: Path, rows: Sequence[str] = ("L1", "TACo"), knob: str = KNOB) -> list[dict[str, Any]]:
+    """Per knob value: deployed-score R@1 of each row and the paired gap rows[1] - rows[0]
+    (`row[f"{name}_{d}"]` for rows[0] and rows[1] are stored as "base_" and "other_")."""
     base, other = rows
     res = []
-    for folder in sorted(out.glob(f"{KNOB}=*"), key=lambda p: float(p.name.split("=")[1])):
+    for folder in sorted(out.glob(f"{knob}=*"), key=lambda p: float(p.name.split("=")[1])):
         recs = _records(folder)
         seeds = sorted({s for (e, s) in recs if e == base} & {s for (e, s) in recs if e == other})
         seeds = [s for s in seeds if all((folder / "ranks" / f"{e}_s{s}_final.pt").is_file()
@@ -131,8 +156,8 @@ def gaps(out: Path, rows: Sequence[str] = ("L1", "TACo")) -> list[dict[str, Any]
         for d in ("t2v", "v2t"):
             rk = {e: torch.stack([torch.load(folder / "ranks" / f"{e}_s{s}_final.pt")[d]
                                   for s in seeds]) for e in rows}  # fmt: skip
-            for e in rows:
-                row[f"{e}_{d}"] = sum(rank_metrics(r)["R1"] for r in rk[e]) / len(seeds)
+            for key, e in (("base", base), ("other", other)):
+                row[f"{key}_{d}"] = sum(rank_metrics(r)["R1"] for r in rk[e]) / len(seeds)
             row[f"gap_{d}"] = paired_bootstrap(rk[base], rk[other])
             row["N"] = int(rk[base].shape[1])
         res.append(row)
@@ -142,41 +167,42 @@ def gaps(out: Path, rows: Sequence[str] = ("L1", "TACo")) -> list[dict[str, Any]
 def format_report(res: Sequence[dict[str, Any]], args: argparse.Namespace, figure: str) -> str:
     from taco_lite.sweep.run import machine
 
+    base, other = args.rows.split(",")[:2]
+    k = args.knob
     lines = [
-        f"Knob: `WorldConfig.{KNOB}`, the fraction of steps copied from another step with one "
-        "noun or verb changed (more twins: more captions that differ in one word). Each value is "
-        "a fresh world (the shipped config with only this knob changed; 0.1 is the shipped "
-        f"world), preset `{args.preset}`, scored on an extra `{args.split}` world of the same "
-        f"setting (N = {res[0]['N'] if res else '?'} pairs) by each run's deployed score: s1 "
-        "for L1, cascade inference (s1 + 0.5 s2, top-16 re-scored with s3) for TACo. Gap = "
-        "TACo - L1 in R@1 points, 95% paired bootstrap over queries and seeds.",
+        f"Knob: `WorldConfig.{k}`, {ABOUT.get(k, 'a world knob')}. Each value is a fresh world "
+        f"(the shipped config with only this knob changed), rows `{base}` and `{other}` of "
+        f"`sweep/val_study.py`, preset `{args.preset}`, scored on an extra `{args.split}` world "
+        f"of the same setting (N = {res[0]['N'] if res else '?'} pairs) by each run's deployed "
+        "score: s1 for L1, cascade inference (s1 + 0.5 s2, top-16 re-scored with s3) for TACo. "
+        f"Gap = {other} - {base} in R@1 points, 95% paired bootstrap over queries and seeds.",
         "",
-        "| twin_frac | seeds | L1 R@1 t2v | TACo R@1 t2v | gap t2v [95% CI] | L1 R@1 v2t | "
-        "TACo R@1 v2t | gap v2t [95% CI] |",
+        f"| {k} | seeds | {base} R@1 t2v | {other} R@1 t2v | gap t2v [95% CI] | {base} R@1 v2t "
+        f"| {other} R@1 v2t | gap v2t [95% CI] |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in res:
         cells = []
         for d in ("t2v", "v2t"):
             g = r[f"gap_{d}"]
-            cells += [f"{r[f'L1_{d}']:.1f}", f"{r[f'TACo_{d}']:.1f}",
+            cells += [f"{r[f'base_{d}']:.1f}", f"{r[f'other_{d}']:.1f}",
                       f"{g['diff']:+.1f} [{g['lo']:+.1f}, {g['hi']:+.1f}]"]  # fmt: skip
         seeds = ",".join(map(str, r["seeds"]))
         lines.append(f"| {r['value']:g} | {seeds} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"![TACo - L1 against twin_frac]({figure})",
+        f"![{other} - {base} against {k}]({figure})",
         "",
-        f"Command: `python -m taco_lite.sweep.knob --values {args.values} --seeds {args.seeds} "
-        f"--preset {args.preset} --split {args.split} --jobs {args.jobs}` then "
-        "`python -m taco_lite.sweep.knob --report`.",
+        f"Command: `python -m taco_lite.sweep.knob --knob {k} --values {args.values} --rows "
+        f"{args.rows} --seeds {args.seeds} --preset {args.preset} --split {args.split} "
+        f"--jobs {args.jobs}` (then `--report` redraws from runs/).",
         "",
         f"Machine: {machine()}.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def plot(res: Sequence[dict[str, Any]], path: Path) -> None:
+def plot(res: Sequence[dict[str, Any]], path: Path, knob: str = KNOB, label: str = "") -> None:
     """The gap with its interval against the knob, both directions."""
     import matplotlib
 
@@ -192,8 +218,8 @@ def plot(res: Sequence[dict[str, Any]], path: Path) -> None:
         ax.errorbar([x + shift for x in xs], ys, yerr=[lo, hi], marker=marker, capsize=3,
                     label=f"{d} (95% CI)")  # fmt: skip
     ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_xlabel("twin_frac (captions that differ from another in one word)")
-    ax.set_ylabel("TACo - L1, R@1 points")
+    ax.set_xlabel(knob)
+    ax.set_ylabel(f"{label or 'TACo - L1'}, R@1 points")
     ax.legend(frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -211,9 +237,11 @@ def _floats(text: str) -> list[float]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m taco_lite.sweep.knob", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--values", default="0,0.1,0.3,0.6", help=f"comma list of {KNOB} values")
+    p.add_argument("--knob", default=KNOB, help=f"a WorldConfig field: {sorted(ABOUT)}")
+    p.add_argument("--values", default="0,0.1,0.3,0.6", help="comma list of the knob's values")
     p.add_argument("--seeds", default="0,1")
-    p.add_argument("--rows", default="L1,TACo", help="val_study experiments to train")
+    p.add_argument("--rows", default="L1,TACo", help="val_study experiments to train; the "
+                   "gap is the second minus the first")  # fmt: skip
     p.add_argument("--preset", default="sweep")
     p.add_argument("--steps", type=int, default=600, help="steps at batch 32")
     p.add_argument("--split", default="val", choices=("val", "test"), help="extra eval world")
@@ -223,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/knob")
     p.add_argument("--report", action="store_true", help="table + figure, train nothing")
     p.add_argument("--results", default="docs/results.md")
-    p.add_argument("--figure", default="docs/knob_twin_frac.png")
+    p.add_argument("--figure", help="default docs/knob_<knob>.png")
     p.add_argument("--world-clips", type=int, help=argparse.SUPPRESS)  # tests: a smaller world
     p.add_argument("--one", type=float, help=argparse.SUPPRESS)  # internal: one knob value
     p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -237,16 +265,18 @@ def main(argv: Sequence[str] | None = None) -> str | None:
         return None
     if not args.report:
         run_all(args)
-    res = gaps(Path(args.out))
+    rows = tuple(args.rows.split(",")[:2])
+    res = gaps(Path(args.out), rows, args.knob)
     if not res:
-        raise SystemExit(f"no finished (L1, TACo) pair under {args.out}: run without --report")
-    plot(res, Path(args.figure))
-    rel = os.path.relpath(args.figure, Path(args.results).parent)
-    text = format_report(res, args, rel)
+        raise SystemExit(f"no finished {rows} pair under {args.out}: run without --report")
+    figure = Path(args.figure or f"docs/knob_{args.knob}.png")
+    plot(res, figure, args.knob, f"{rows[1]} - {rows[0]}")
+    text = format_report(res, args, os.path.relpath(figure, Path(args.results).parent))
     print(text)
     from taco_lite.sweep import write_section
 
-    write_section(Path(args.results), SECTION, text, TITLE)
+    title = TITLES.get(args.knob, f"## {rows[1]} - {rows[0]} against {args.knob}")
+    write_section(Path(args.results), f"knob-{args.knob}", text, title)
     return text
 
 
