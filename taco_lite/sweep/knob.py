@@ -87,9 +87,11 @@ def load_knob_data(
 
 def run_setting(args: argparse.Namespace, value: float, seed: int) -> None:
     """Train and score every row for one (knob value, seed), one thread, in this process."""
+    from taco_lite.config import PRESETS
     from taco_lite.sweep.val_study import run_experiment, score_saved_runs
 
     torch.set_num_threads(1)
+    steps = args.steps or PRESETS[args.preset].configs()[1].steps
     folder = knob_dir(Path(args.out), value, args.knob)
     folder.mkdir(parents=True, exist_ok=True)
     data = load_knob_data(Path(args.out), value, args.split, args.eval_clips, args.world_clips,
@@ -97,7 +99,7 @@ def run_setting(args: argparse.Namespace, value: float, seed: int) -> None:
     done = _records(folder)
     for exp in args.rows.split(","):
         if (exp, seed) not in done:
-            r = run_experiment(exp, seed, args.steps, data, folder, args.n_eval, args.preset)
+            r = run_experiment(exp, seed, steps, data, folder, args.n_eval, args.preset)
             print(f"{args.knob}={value:g} {exp} seed {seed}: s1 R@1 t2v {r['val_t2v']['R1']:.2f} "
                   f"({r['seconds']:.0f}s)", flush=True)  # fmt: skip
     score_saved_runs(folder, data, args.n_eval)
@@ -126,7 +128,9 @@ def run_all(args: argparse.Namespace) -> None:
                    "--one", f"{v:g}", "--seed",
                    str(s), "--rows", args.rows, "--preset", args.preset, "--split", args.split,
                    "--eval-clips", str(args.eval_clips), "--n-eval", str(args.n_eval),
-                   "--steps", str(args.steps), "--out", args.out]  # fmt: skip
+                   "--out", args.out]  # fmt: skip
+            if args.steps:
+                cmd += ["--steps", str(args.steps)]
             if args.world_clips:
                 cmd += ["--world-clips", str(args.world_clips)]
             log = open(out / f"log_{v:g}_s{s}.txt", "w")  # noqa: SIM115 - closed with the process
@@ -243,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", default="L1,TACo", help="val_study experiments to train; the "
                    "gap is the second minus the first")  # fmt: skip
     p.add_argument("--preset", default="sweep")
-    p.add_argument("--steps", type=int, default=600, help="steps at batch 32")
+    p.add_argument("--steps", type=int, help="steps at batch 32 (default: the preset's)")
     p.add_argument("--split", default="val", choices=("val", "test"), help="extra eval world")
     p.add_argument("--eval-clips", type=int, default=800)
     p.add_argument("--n-eval", type=int, default=2000)

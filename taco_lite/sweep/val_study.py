@@ -74,6 +74,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     "TACo-det": {"losses": "L1+L2+L3", "mode": "detach-fusion"},
     "L1-endless": {"losses": "L1", "endless": True},
     "L1+L2-endless": {"losses": "L1+L2", "endless": True},
+    "TACo-endless": {"losses": "L1+L2+L3", "endless": True},
     "L1-frozen": {"losses": "L1", "mode": "frozen-frames"},
     "TACo-frozen": {"losses": "L1+L2+L3", "mode": "frozen-frames"},
 }
@@ -82,7 +83,7 @@ CONTROLS = {
     "fn-mask": "L1+L2", "detach-text": "L1+L2", "detach-video": "L1+L2", "lambda0.1": "L1+L2",
     "tau2-0.2": "L1+L2", "B128": "L1-B128", "L1-B128": "L1", "L1+L2-endless": "L1-endless",
     "L1-endless": "L1", "TACo": "L1+L3", "TACo-det": "L1+L3-det", "L1+L3-det": "L1+L3",
-    "L1-frozen": "L1", "TACo-frozen": "L1-frozen",
+    "L1-frozen": "L1", "TACo-frozen": "L1-frozen", "TACo-endless": "L1-endless",
 }  # fmt: skip
 
 
