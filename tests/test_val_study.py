@@ -113,3 +113,24 @@ def test_frozen_frames_start_from_the_state_and_never_train():
     assert model.video.pos.grad is not None  # the rest of f_v still trains
     fresh = TacoModel(cfg)  # restored afterwards
     assert all(p.requires_grad for p in fresh.video.frame_encoder.parameters())
+
+
+def test_curves_table_and_figure_from_results(tmp_path):
+    import json
+
+    from taco_lite.sweep.curves import main as curves_main
+
+    def m(r1):
+        return {"R1": r1, "R5": r1, "R10": r1, "MedR": 1.0, "MnR": 1.0}
+
+    rec = {"exp": "L1", "seed": 0, "steps": 4, "L1_last50": 0.5, "pair_views": {"max": 3},
+           "val_t2v": m(2.0), "val_v2t": m(3.0), "train_t2v": m(9.0), "train_v2t": m(8.0),
+           "curve": [{"step": 2, "L1_last50": 1.0, "val_t2v_R1": 1.0, "val_v2t_R1": 1.5,
+                      "train_t2v_R1": 4.0, "train_v2t_R1": 3.5}]}  # fmt: skip
+    flat = {**rec, "exp": "L1+L2", "curve": []}  # no curve: left out
+    (tmp_path / "results.jsonl").write_text(json.dumps(rec) + "\n" + json.dumps(flat) + "\n")
+    fig = tmp_path / "fig.png"
+    table = curves_main(["--out", str(tmp_path), "--figure", str(fig)])
+    assert "| L1 | 0 | 2 | 1.0 | 4.0 | 1.5 | 3.5 | 1.00 |" in table
+    assert "| L1 | 0 | 4 | 2.0 | 9.0 | 3.0 | 8.0 | 0.50 |" in table and "L1+L2" not in table
+    assert fig.stat().st_size > 1000
