@@ -22,6 +22,7 @@
 #   5. one summary table (also in $OUT/summary.md).
 # --dry-run: CPU, tiny sizes (`--tiny`, a 2-step training at batch 16 without compile), tables
 # written to $OUT/benchmarks.md instead of docs/. Exit status 1 if any step failed.
+# Environment: OUT (logs), TAGS (tag cache), PYTHON, WORLD (a world folder for the training).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -37,6 +38,10 @@ for arg in "$@"; do
 done
 OUT="${OUT:-$ROOT/runs/gpu_check}"
 TAGS="${TAGS:-$ROOT/runs/tags.json}"
+# WORLD=DIR: train and evaluate on that generated world (its captions must be in $TAGS); CI's
+# dry run uses a small one, so that the plan, not the shipped world's size, is what it tests
+WORLD_ARGS=()
+[ -n "${WORLD:-}" ] && WORLD_ARGS=(--world "$WORLD")
 PY="${PYTHON:-python}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
@@ -104,14 +109,15 @@ fi
 GPU_TESTS=$(grep -l "pytest.mark.gpu" tests/test_*.py)
 step pytest_gpu 90 $PY -m pytest -m gpu -q -p no:cacheprovider $GPU_TESTS
 if [ $DRY -eq 1 ]; then
-  # no --compile here: inductor's C++ build alone took about 3.5 of the 4 minutes on the 2-core
-  # CPU (tests/test_train.py::test_compile_on_cpu_does_not_crash covers compile on CPU)
+  # --no-compile (the gpu preset compiles): inductor's C++ build alone took 2-4 minutes on the
+  # 2-core CPU (tests/test_train.py::test_compile_on_cpu_does_not_crash covers compile on CPU)
   step train_gpu 240 $PY -m taco_lite.train --preset gpu --steps 2 --batch-size 16 --amp \
-    --device cpu --quiet --out "$OUT/train_gpu"
+    --no-compile --device cpu --quiet --out "$OUT/train_gpu" "${WORLD_ARGS[@]}"
 else
   step train_gpu 100 $PY -m taco_lite.train --preset gpu --steps 200 --amp --compile \
-    --device cuda --quiet --out "$OUT/train_gpu"
+    --device cuda --quiet --out "$OUT/train_gpu" "${WORLD_ARGS[@]}"
 fi
+# the checkpoint records its data (--world), so evaluate reads the same world
 step evaluate_gpu 120 $PY -m taco_lite.evaluate --checkpoint "$OUT/train_gpu/model.pt" \
   --splits test --full-fusion-subset 0 --device $DEV
 
@@ -126,8 +132,10 @@ fi
 step bench_token_loss "${LIM[0]}" $PY -m benchmarks.token_loss "${B[@]}" --json "$OUT/token_loss.json"
 step bench_fusion_step "${LIM[1]}" $PY -m benchmarks.fusion_step "${B[@]}" --amp \
   --json "$OUT/fusion_step.json"
+# dry run: N = 16 with all N^2 fusion passes and N = 32 with full fusion on 20 sampled queries
 step bench_retrieval "${LIM[2]}" $PY -m benchmarks.retrieval "${B[@]}" \
-  $([ $DRY -eq 1 ] || echo --checkpoint data/checkpoints/taco.pt) --json "$OUT/retrieval.json"
+  $([ $DRY -eq 1 ] && echo --full-rows 20 || echo --checkpoint data/checkpoints/taco.pt) \
+  --json "$OUT/retrieval.json"
 step bench_throughput "${LIM[3]}" $PY -m benchmarks.throughput "${B[@]}" \
   $([ $DRY -eq 1 ] || echo --steps 20 --warmup 5) --json "$OUT/throughput.json"
 [ $DRY -eq 1 ] || cp docs/benchmarks.md "$OUT/benchmarks.md"

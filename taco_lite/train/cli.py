@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="bf16 autocast (CUDA and CPU)",
     )
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile (--no-compile turns off the gpu preset's)",
+    )
     p.add_argument("--drop-false-negatives", action="store_true", default=None)
     p.add_argument(
         "--endless-data",
