@@ -68,6 +68,24 @@ def feature_dim(root: str | Path) -> int:
     return int(arr.shape[1])
 
 
+def training_idf(spec: str) -> dict[str, float]:
+    """idf over the training captions of `TrainConfig.data`, as training computed it: the
+    world's train split, or PATH/train/segments.json for real features."""
+    from taco_lite.text import tokenize
+    from taco_lite.text.pos import idf_table
+
+    kind, path = parse_data_spec(spec)
+    if kind == "features":
+        from taco_lite.data.features import _read_json
+
+        segments = _read_json(feature_split_dir(path, "train") / "segments.json", "segment list")
+        return idf_table([tokenize(str(seg.get("caption", ""))) for seg in segments])
+    from taco_lite.world import load_world
+
+    world = load_world(path)
+    return idf_table([tokenize(world.segments[i].caption) for i in world.split("train")])
+
+
 def model_config_for_data(model_cfg: Any, spec: str) -> Any:
     """`model_cfg` as it must be for `TrainConfig.data`: for real features the paper's video
     input (D-wide features read from the files, up to 48 steps); unchanged for a world."""

@@ -15,22 +15,10 @@ import torch
 
 
 def text_idf(data: str = "") -> dict[str, float]:
-    """idf over the training captions of `data`, as in training (`evaluate.cli`): the world's
-    train split, or PATH/train/segments.json for real features."""
-    from taco_lite.data.sources import feature_split_dir, parse_data_spec
-    from taco_lite.text import tokenize
-    from taco_lite.text.pos import idf_table
+    """idf over the training captions of `data`, as in training (`data.sources.training_idf`)."""
+    from taco_lite.data.sources import training_idf
 
-    kind, path = parse_data_spec(data)
-    if kind == "features":
-        from taco_lite.data.features import _read_json
-
-        segments = _read_json(feature_split_dir(path, "train") / "segments.json", "segment list")
-        return idf_table([tokenize(str(seg.get("caption", ""))) for seg in segments])
-    from taco_lite.world import load_world
-
-    world = load_world(path)
-    return idf_table([tokenize(world.segments[i].caption) for i in world.split("train")])
+    return training_idf(data)
 
 
 def ensure_checkpoint(

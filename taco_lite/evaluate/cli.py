@@ -33,26 +33,10 @@ def datasets_for_checkpoint(
     """The world's splits encoded exactly as in training: the checkpoint's vocabulary
     (unknown words -> [UNK], never rebuilt), its pos_tags and max_tokens, idf from train."""
     from taco_lite.data import WorldDataset
-    from taco_lite.text import Vocab, tokenize
-    from taco_lite.text.pos import DEFAULT_POS_TAGS, idf_table, tag_captions
+    from taco_lite.text import tokenize
+    from taco_lite.text.pos import idf_table, tag_captions
 
-    if vocab_words is None:
-        raise ValueError(
-            "this checkpoint holds no vocabulary, so captions cannot be encoded as in "
-            "training: evaluate a checkpoint written by taco_lite.train (model.pt or last.pt)"
-        )
-    if getattr(model_cfg, "video_input", "pixels") != "pixels":
-        raise ValueError(
-            "this checkpoint was trained on pre-extracted features (video_input='features'); "
-            "the CLI evaluates on the toy world's frames: call evaluate() with your own datasets"
-        )
-    vocab = Vocab.from_list(list(vocab_words))
-    if len(vocab) != model_cfg.vocab_size:
-        raise ValueError(
-            f"the checkpoint's vocabulary has {len(vocab)} words but its model has vocab_size "
-            f"{model_cfg.vocab_size}: the file is inconsistent, retrain it"
-        )
-    pos_tags = train_cfg.pos_tags if train_cfg is not None else DEFAULT_POS_TAGS
+    vocab, pos_tags = _checkpoint_text(vocab_words, model_cfg, train_cfg, "pixels")
     idf = idf_table([tokenize(world.segments[i].caption) for i in world.split("train")])
     seg_lists = {s: world.split(s) for s in splits}
     captions = [world.segments[i].caption for s in splits for i in seg_lists[s]]
@@ -67,6 +51,39 @@ def datasets_for_checkpoint(
     return out
 
 
+_WRONG_INPUT = {
+    "pixels": "this checkpoint was trained on pre-extracted features (video_input='features'); "
+    "evaluate it with --features PATH, or call evaluate() with your own datasets",
+    "features": "this checkpoint was trained on the toy world's frames (video_input='pixels'), "
+    "so it cannot read pre-extracted features: drop --features, or evaluate a checkpoint "
+    "trained with `python -m taco_lite.train --features PATH`",
+}
+
+
+def _checkpoint_text(
+    vocab_words: Sequence[str] | None, model_cfg: Any, train_cfg: Any, video_input: str
+) -> tuple[Any, str]:
+    """(Vocab, pos_tags) of a checkpoint, checked: it has a vocabulary that matches its model,
+    and its model reads `video_input` ("pixels" or "features")."""
+    from taco_lite.text import Vocab
+    from taco_lite.text.pos import DEFAULT_POS_TAGS
+
+    if vocab_words is None:
+        raise ValueError(
+            "this checkpoint holds no vocabulary, so captions cannot be encoded as in "
+            "training: evaluate a checkpoint written by taco_lite.train (model.pt or last.pt)"
+        )
+    if getattr(model_cfg, "video_input", "pixels") != video_input:
+        raise ValueError(_WRONG_INPUT[video_input])
+    vocab = Vocab.from_list(list(vocab_words))
+    if len(vocab) != model_cfg.vocab_size:
+        raise ValueError(
+            f"the checkpoint's vocabulary has {len(vocab)} words but its model has vocab_size "
+            f"{model_cfg.vocab_size}: the file is inconsistent, retrain it"
+        )
+    return vocab, train_cfg.pos_tags if train_cfg is not None else DEFAULT_POS_TAGS
+
+
 def feature_datasets_for_checkpoint(
     vocab_words: Sequence[str] | None,
     model_cfg: Any,
@@ -76,27 +93,12 @@ def feature_datasets_for_checkpoint(
 ) -> dict[str, Any]:
     """Real pre-extracted features (root/<split>, docs/real_data.md) encoded as in training:
     the checkpoint's vocabulary, pos_tags, max_tokens and max_frames, idf from root/train."""
-    from taco_lite.data.features import FeatureDataset, _read_json
-    from taco_lite.data.sources import feature_split_dir
-    from taco_lite.text import Vocab, tokenize
-    from taco_lite.text.pos import DEFAULT_POS_TAGS, idf_table
+    from taco_lite.data.features import FeatureDataset
+    from taco_lite.data.sources import data_spec, feature_split_dir, training_idf
 
-    if vocab_words is None:
-        raise ValueError(
-            "this checkpoint holds no vocabulary, so captions cannot be encoded as in "
-            "training: evaluate a checkpoint written by taco_lite.train (model.pt or last.pt)"
-        )
-    if getattr(model_cfg, "video_input", "pixels") != "features":
-        raise ValueError(
-            "this checkpoint was trained on the toy world's frames (video_input='pixels'), so "
-            "it cannot read pre-extracted features: drop --features, or evaluate a checkpoint "
-            "trained with `python -m taco_lite.train --features PATH`"
-        )
+    vocab, pos_tags = _checkpoint_text(vocab_words, model_cfg, train_cfg, "features")
     root = Path(root)
-    segments = _read_json(feature_split_dir(root, "train") / "segments.json", "segment list")
-    idf = idf_table([tokenize(str(seg.get("caption", ""))) for seg in segments])
-    vocab = Vocab.from_list(list(vocab_words))
-    pos_tags = train_cfg.pos_tags if train_cfg is not None else DEFAULT_POS_TAGS
+    idf = training_idf(data_spec(features=str(root)))
     return {
         s: FeatureDataset(
             feature_split_dir(root, s),
