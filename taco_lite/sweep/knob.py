@@ -157,6 +157,8 @@ def gaps(out: Path, rows: Sequence[str] = ("L1", "TACo"), knob: str = KNOB) -> l
         if not seeds:
             continue
         row: dict[str, Any] = {"value": float(folder.name.split("=")[1]), "seeds": seeds}
+        if folder.is_symlink():  # runs made elsewhere for the same world and eval pairs
+            row["linked"] = os.readlink(folder)
         for d in ("t2v", "v2t"):
             rk = {e: torch.stack([torch.load(folder / "ranks" / f"{e}_s{s}_final.pt")[d]
                                   for s in seeds]) for e in rows}  # fmt: skip
@@ -193,6 +195,10 @@ def format_report(res: Sequence[dict[str, Any]], args: argparse.Namespace, figur
                       f"{g['diff']:+.1f} [{g['lo']:+.1f}, {g['hi']:+.1f}]"]  # fmt: skip
         seeds = ",".join(map(str, r["seeds"]))
         lines.append(f"| {r['value']:g} | {seeds} | " + " | ".join(cells) + " |")
+    for r in res:
+        if r.get("linked"):
+            lines += ["", f"The {k} = {r['value']:g} row reuses the runs in `{r['linked']}` "
+                      "(a symlink: the same world, rows, seeds and eval pairs)."]  # fmt: skip
     lines += [
         "",
         f"![{other} - {base} against {k}]({figure})",
