@@ -158,7 +158,7 @@ def gaps(out: Path, rows: Sequence[str] = ("L1", "TACo"), knob: str = KNOB) -> l
             continue
         row: dict[str, Any] = {"value": float(folder.name.split("=")[1]), "seeds": seeds}
         if folder.is_symlink():  # runs made elsewhere for the same world and eval pairs
-            row["linked"] = os.readlink(folder)
+            row["linked"] = os.path.relpath(folder.resolve())
         for d in ("t2v", "v2t"):
             rk = {e: torch.stack([torch.load(folder / "ranks" / f"{e}_s{s}_final.pt")[d]
                                   for s in seeds]) for e in rows}  # fmt: skip
