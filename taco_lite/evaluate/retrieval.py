@@ -168,36 +168,44 @@ def _subset_report(model, emb, lambda_t, top_k, size, seed, chunk, device) -> di
     }  # fmt: skip
 
 
-def ranked_retrieval(
+def deployed_scores(
     model: Any, emb: Embedded, terms: Sequence[str], lambda_t: float = 0.5, top_k: int = 16
-) -> dict[str, Any]:
-    """Retrieval by the score a run trained with loss `terms` would use at test time (§5).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The score a run trained with loss `terms` would use at test time (§5), as query rows:
+    (t2v (N, N) text x video, v2t (N, N) video x text).
 
     The paper's inference sums the scores the run trained: s1 (L1 only); s1 + lambda_t * s2
     (L1+L2: s1 / tau1 + lambda_t * s2 / tau2, as `coarse_scores`); s3 over all N^2 pairs
     (L3 only, no cheap first stage exists); otherwise cascade inference, ranking by
     s1 + lambda_t * s2 (s2 only if L2 was trained) and re-scoring the top-k with + s3.
-    Returns {"ranked": {"t2v", "v2t"}} plus {"s1": ...} when L1 was trained.
     """
     tau1, tau2 = _temperatures(model)
     terms = tuple(terms)
     emb = emb.to(next(model.parameters()).device)  # fusion runs where the model lives
-    s1 = global_scores(emb)  # (N, N)
-    out: dict[str, Any] = {}
-    if "L1" in terms:
-        out["s1"] = retrieval_report(s1)
     if terms == ("L3",):
-        out["ranked"] = retrieval_report(full_fusion_scores(model, emb))
-        return out
+        full = full_fusion_scores(model, emb)  # (N, N)
+        return full, full.T
+    s1 = global_scores(emb)  # (N, N)
     lam = lambda_t if "L2" in terms else 0.0
     s2 = token_scores_s2(emb) if lam else torch.zeros_like(s1)  # (N, N)
     coarse = coarse_scores(s1, s2, lam, tau1, tau2)  # (N, N): s1/tau1 + lambda_t s2/tau2
     if "L3" not in terms:  # L1 (+ L2): the first stage is the whole score
-        out["ranked"] = retrieval_report(coarse) if lam else out["s1"]
-        return out
+        return (coarse, coarse.T) if lam else (s1, s1.T)
     k = min(top_k, len(emb))
-    out["ranked"] = {
-        "t2v": retrieval_report(cascade_scores(model, emb, coarse, k, "t2v"))["t2v"],
-        "v2t": retrieval_report(cascade_scores(model, emb, coarse, k, "v2t"))["t2v"],
-    }
+    return cascade_scores(model, emb, coarse, k, "t2v"), cascade_scores(
+        model, emb, coarse, k, "v2t"
+    )
+
+
+def ranked_retrieval(
+    model: Any, emb: Embedded, terms: Sequence[str], lambda_t: float = 0.5, top_k: int = 16
+) -> dict[str, Any]:
+    """Retrieval by the score a run trained with loss `terms` would use at test time
+    (`deployed_scores`). Returns {"ranked": {"t2v", "v2t"}} plus {"s1": ...} when L1 was
+    trained."""
+    out: dict[str, Any] = {}
+    if "L1" in tuple(terms):
+        out["s1"] = retrieval_report(global_scores(emb.to(next(model.parameters()).device)))
+    t2v, v2t = deployed_scores(model, emb, terms, lambda_t, top_k)
+    out["ranked"] = {"t2v": retrieval_metrics(t2v), "v2t": retrieval_metrics(v2t)}
     return out

@@ -102,29 +102,14 @@ def s1_ranks(model: Any, dataset: Any, n: int) -> dict[str, torch.Tensor]:
 def final_ranks(
     model: Any, dataset: Any, n: int, terms: Sequence[str], lambda_t: float, top_k: int = 16
 ) -> dict[str, torch.Tensor]:
-    """1-based ranks under the score each run would be used with (`evaluate.ranked_retrieval`):
-    s1 for L1, s1/tau1 + lambda s2/tau2 with L2, and the cascade (top-k re-scored by s3) with
-    L3. {"t2v", "v2t"} of the first n pairs of `dataset`."""
-    from taco_lite.evaluate.inference import (
-        cascade_scores,
-        coarse_scores,
-        embed_dataset,
-        global_scores,
-        token_scores_s2,
-    )
+    """1-based ranks of the first n pairs of `dataset` under the score the run would be used
+    with (`evaluate.retrieval.deployed_scores`: s1, s1 + s2, or the cascade): {"t2v", "v2t"}."""
+    from taco_lite.evaluate.inference import embed_dataset
+    from taco_lite.evaluate.retrieval import deployed_scores
 
-    items = [dataset[i] for i in range(min(n, len(dataset)))]
-    emb = embed_dataset(model, items)
-    s1 = global_scores(emb)  # (N, N)
-    if "L2" not in terms and "L3" not in terms:
-        return {"t2v": retrieval_ranks(s1), "v2t": retrieval_ranks(s1.T)}
-    lam = lambda_t if "L2" in terms else 0.0
-    coarse = coarse_scores(s1, token_scores_s2(emb), lam, model.cfg.tau1, model.cfg.tau2)
-    if "L3" not in terms:
-        return {"t2v": retrieval_ranks(coarse), "v2t": retrieval_ranks(coarse.T)}
-    return {
-        d: retrieval_ranks(cascade_scores(model, emb, coarse, top_k, d)) for d in ("t2v", "v2t")
-    }
+    emb = embed_dataset(model, [dataset[i] for i in range(min(n, len(dataset)))])
+    t2v, v2t = deployed_scores(model, emb, terms, lambda_t, top_k)
+    return {"t2v": retrieval_ranks(t2v), "v2t": retrieval_ranks(v2t)}
 
 
 def score_saved_runs(out: Path, data: dict[str, Any], n_eval: int) -> None:
