@@ -99,13 +99,42 @@ def test_format_table_reports_mean_and_std():
     assert "| L1 | 3 | 2 | 15.0 ± 7.1 | 5.0 ± 0.0 |" in table
 
 
+def test_format_table_pairs_every_row_with_l1_over_queries_and_seeds(tmp_path):
+    """R@1 - L1 comes from the saved ranks: the row finds 3 of 4 queries at rank 1 in both
+    seeds, L1 finds 1 of 4, so the point difference is +50 points."""
+    base = {"split": "test", "N": 4, "preset": "sweep", "top_k": 16, "seconds": 1.0,
+            "eval_clips": 10, "endless": True, "pair_views": {"max": 1},
+            "grounding": {"chance": {}}}  # fmt: skip
+    recs = []
+    for slug, name, ranks in (("l1", "L1", [1, 2, 3, 4]), ("l3", "L3", [1, 1, 1, 4])):
+        for seed in (0, 1):
+            folder = tmp_path / slug / f"seed{seed}"
+            folder.mkdir(parents=True)
+            r = torch.tensor(ranks)
+            torch.save({"t2v": r, "v2t": r.flip(0)}, folder / "ranks.pt")
+            recs.append({**base, "row": name, "seed": seed, "scores": {
+                "ranked": {"t2v": {"R1": 25.0}, "v2t": {"R1": 25.0}}}})  # fmt: skip
+    table = format_table(recs, "cmd", None, tmp_path)
+    assert "R@1 - L1, t2v | R@1 - L1, v2t |" in table
+    l3 = next(line for line in table.splitlines() if line.startswith("| L3 |"))
+    assert l3.split("|")[-3].strip().startswith("+50.0 [")
+    assert "fresh clips every epoch" in table and "at most 1 time(s)" in table
+    assert "- | - |" in next(line for line in table.splitlines() if line.startswith("| L1 |"))
+
+
 def test_sweep_end_to_end_tiny(tmp_path, monkeypatch):
-    """Two rows, one seed, 3 steps each: runs in subprocesses, writes results.md."""
+    """Two rows, one seed, 3 steps each, on fresh clips, scored on an extra eval world: runs
+    in subprocesses, saves each run's ranks, writes results.md with the paired columns."""
     results = tmp_path / "results.md"
     main(["--preset", "fast", "--seeds", "0", "--rows", "l1", "l1-l2-l3-cascade-noun-verb",
           "--steps", "3", "--split", "val", "--jobs", "2", "--out", str(tmp_path / "runs"),
+          "--endless", "--eval-clips", "12", "--n-eval", "30",
           "--results", str(results)])  # fmt: skip
     text = results.read_text()
-    assert "<!-- sweep-val:start -->" in text
+    assert "<!-- sweep-val-endless:start -->" in text
     assert "| L1 | 3 | 1 |" in text and "| L1+L2+L3 cascade noun+verb |" in text
-    assert (tmp_path / "runs" / "l1" / "seed0" / "model.pt").exists()
+    assert "N = 30 pairs" in text and "at most 1 time(s)" in text
+    for slug in ("l1", "l1-l2-l3-cascade-noun-verb"):
+        assert (tmp_path / "runs" / slug / "seed0" / "model.pt").exists()
+        ranks = torch.load(tmp_path / "runs" / slug / "seed0" / "ranks.pt")
+        assert ranks["t2v"].shape == (30,) and int(ranks["v2t"].min()) >= 1

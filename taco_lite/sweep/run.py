@@ -19,6 +19,16 @@ trained, TACO_SPEC §5):
 "L3" alone uses random negatives: cascade sampling ranks pairs by s1 and token scores, which an
 L3-only run never trains, so its "hard" negatives would be random anyway.
 
+The regime of issue 10 (no memorisation, an evaluation that resolves about a point):
+
+    python -m taco_lite.sweep --endless --eval-clips 800 --n-eval 2000 --split test \
+        --seeds 0 1 2 3 4 --steps 300 --out runs/sweep_endless
+
+`--endless` trains every run on fresh clips each epoch (no pair seen twice, counted in the
+record's `pair_views`); `--eval-clips` scores on an extra eval world (N = 2,000 pairs instead of
+the shipped 406) and saves every query's rank (ranks.pt), so that the table gives each row's
+R@1 - L1 with a paired bootstrap interval over queries and seeds.
+
 Runs go to `runs/sweep/<row>/seed<k>/` (model.pt + result.json); a finished run is skipped, so an
 interrupted sweep resumes where it stopped. `--jobs 2` runs two trainings at once, one thread
 each, which is the fastest layout on a 2-core machine.
@@ -81,16 +91,27 @@ def run_one(
     top_k: int,
     steps: int | None = None,
     data: str = "",
+    endless: bool = False,
+    eval_clips: int = 0,
+    n_eval: int = 2000,
 ) -> dict[str, Any]:
     """Train one (row, seed), evaluate it on `split`, write result.json next to model.pt.
 
     data: `TrainConfig.data` ("" = the shipped world, "world:PATH", "features:PATH").
+    endless: train on fresh clips every epoch (`data.EndlessTrainSet`, the world's gold tags,
+      which spaCy matches on 99.9% of tokens: spaCy would cost about 7 s per epoch), so that
+      no pair is seen twice; the record's "pair_views" counts it.
+    eval_clips: > 0 evaluates on an extra `split` world of that many clips
+      (`world.extra.eval_world`, disjoint from train and the shipped splits), its first
+      `n_eval` pairs; 0 on the shipped `split`. The deployed-score ranks of every query go to
+      ranks.pt, for paired intervals between rows.
     """
     from taco_lite.config import PRESETS
-    from taco_lite.data.sources import model_config_for_data, parse_data_spec
-    from taco_lite.evaluate import grounding_accuracy_report, ranked_retrieval
+    from taco_lite.data.sources import model_config_for_data, parse_data_spec, training_idf
+    from taco_lite.evaluate import grounding_accuracy_report
     from taco_lite.evaluate.inference import embed_dataset
     from taco_lite.train import load_world_datasets, train
+    from taco_lite.train.schedule import pair_view_summary
     from taco_lite.world import load_world
 
     model_cfg, train_cfg = PRESETS[preset].configs()
@@ -103,27 +124,95 @@ def run_one(
         warmup_steps=min(train_cfg.warmup_steps, (steps or train_cfg.steps) // 5),
     )  # fmt: skip
     t0 = time.perf_counter()
-    datasets, vocab = load_world_datasets(model_cfg, train_cfg, splits=("train", split))
-    result = train(model_cfg, train_cfg, datasets=datasets, vocab=vocab)
-    train_seconds = time.perf_counter() - t0
-    model = result.model.eval()
-    emb = embed_dataset(model, datasets[split])
-    with torch.no_grad():
-        scores = ranked_retrieval(model, emb, train_cfg.terms, train_cfg.lambda_t, top_k)
-    grounding: dict[str, Any] = {"chance": {}}  # real features carry no grounding labels
+    datasets, vocab = load_world_datasets(
+        model_cfg, train_cfg, splits=("train",) if eval_clips else ("train", split)
+    )
+    world = None
     if kind == "world":
         world = load_world(path) if path is not None else load_world()
-        grounding = grounding_accuracy_report(model, emb, world=world)
+    if endless or eval_clips:
+        if world is None:
+            raise ValueError("--endless and --eval-clips need a generated world, not features")
+        idf = training_idf(data)
+    if endless:
+        from taco_lite.data.endless import EndlessTrainSet
+
+        datasets["train"] = EndlessTrainSet(
+            world, vocab, idf, seed=seed, pos_tags=row.pos_tags, max_tokens=model_cfg.max_tokens,
+            pairs_per_epoch=len(datasets["train"]), tagger="gold",
+        )  # fmt: skip
+        train_cfg = dataclasses.replace(train_cfg, endless_data=True)
+    result = train(model_cfg, train_cfg, datasets=datasets, vocab=vocab)
+    if endless:
+        datasets["train"].close()
+    train_seconds = time.perf_counter() - t0
+    model = result.model.eval()
+    if eval_clips:
+        ev, test_set = eval_dataset(world, split, eval_clips, vocab, idf, row.pos_tags,
+                                    model_cfg.max_tokens, out_dir.parent.parent)  # fmt: skip
+        emb = embed_dataset(model, [test_set[i] for i in range(min(n_eval, len(test_set)))])
+    else:
+        ev, emb = world, embed_dataset(model, datasets[split])
+    with torch.no_grad():
+        scores, ranks = deployed_retrieval(model, emb, train_cfg.terms, train_cfg.lambda_t, top_k)
+    torch.save(ranks, out_dir / "ranks.pt")
+    grounding: dict[str, Any] = {"chance": {}}  # real features carry no grounding labels
+    if ev is not None:
+        grounding = grounding_accuracy_report(model, emb, world=ev)
     (out_dir / "last.pt").unlink(missing_ok=True)  # model.pt (slim) is enough for evaluation
     record = {
         "row": row.name, "slug": row.slug, "seed": seed, "preset": preset, "split": split,
         "N": len(emb), "top_k": top_k, "scores": scores, "grounding": grounding,
         "final_losses": {k: v for k, v in result.history[-1].items() if k.startswith("L")},
+        "endless": endless, "eval_clips": eval_clips,
+        "pair_views": pair_view_summary(result.extra["views"]),
         "train_seconds": round(train_seconds, 1),
         "seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     (out_dir / "result.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def deployed_retrieval(
+    model: Any, emb: Any, terms: Sequence[str], lambda_t: float, top_k: int
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """`evaluate.ranked_retrieval`'s metrics and the 1-based ranks behind them, from one call
+    of `deployed_scores`: ({"ranked": {...}, "s1": {...}}, {"t2v": (N,), "v2t": (N,)})."""
+    from taco_lite.evaluate.inference import global_scores
+    from taco_lite.evaluate.retrieval import deployed_scores
+    from taco_lite.metrics import rank_metrics, retrieval_ranks, retrieval_report
+
+    scores: dict[str, Any] = {}
+    if "L1" in tuple(terms):
+        scores["s1"] = retrieval_report(global_scores(emb))
+    t2v, v2t = deployed_scores(model, emb, terms, lambda_t, top_k)
+    ranks = {"t2v": retrieval_ranks(t2v), "v2t": retrieval_ranks(v2t)}
+    scores["ranked"] = {d: rank_metrics(r) for d, r in ranks.items()}
+    return scores, ranks
+
+
+def eval_dataset(
+    world: Any,
+    split: str,
+    clips: int,
+    vocab: Any,
+    idf: dict[str, float],
+    pos_tags: str,
+    max_tokens: int,
+    cache_dir: Path,
+) -> tuple[Any, Any]:
+    """(extra eval world, its WorldDataset): `world.extra.eval_world(world, split, clips)`, tagged
+    by spaCy through the cache `cache_dir/tags_<split>_<clips>.json` (`prepare_eval` fills it
+    before the workers start, so that they only read it)."""  # fmt: skip
+    from taco_lite.data import WorldDataset
+    from taco_lite.text.pos import tag_captions
+    from taco_lite.world.extra import eval_world
+
+    ev = eval_world(world, split, clips)
+    caps = [ev.segments[i].caption for i in ev.split(split)]
+    tags = tag_captions(caps, cache_path=Path(cache_dir) / f"tags_{split}_{clips}.json")
+    ds = WorldDataset(ev, split, vocab, idf, pos_tags, tags=tags, max_tokens=max_tokens)
+    return ev, ds
 
 
 # ------------------------------------------------------------------------------ scheduling
@@ -135,6 +224,10 @@ def _launch(row: Row, seed: int, args: argparse.Namespace, out_dir: Path) -> sub
            "--out", str(args.out)]  # fmt: skip
     if args.steps:
         cmd += ["--steps", str(args.steps)]
+    if args.endless:
+        cmd += ["--endless"]
+    if args.eval_clips:
+        cmd += ["--eval-clips", str(args.eval_clips), "--n-eval", str(args.n_eval)]
     for flag in ("world", "features"):
         if getattr(args, flag, None):
             cmd += [f"--{flag}", getattr(args, flag)]
@@ -150,6 +243,8 @@ def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     todo = [(row, seed) for seed in args.seeds for row in rows]
     running: list[tuple[subprocess.Popen, Path, Row, int]] = []
     failed = []
+    if args.eval_clips:  # tag the eval world once, so that the workers only read the cache
+        prepare_eval(args)
     t0 = time.perf_counter()
     while todo or running:
         while todo and len(running) < args.jobs:
@@ -174,6 +269,22 @@ def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     if failed:
         raise RuntimeError(f"{len(failed)} runs failed: {failed}")
     return collect(Path(args.out), rows, args.seeds)
+
+
+def prepare_eval(args: argparse.Namespace) -> None:
+    """Fill the eval world's tag cache in this process before any worker reads it."""
+    from taco_lite.data import build_datasets
+    from taco_lite.data.sources import data_spec, parse_data_spec, training_idf
+    from taco_lite.world import load_world
+
+    spec = data_spec(args.world, args.features)
+    kind, path = parse_data_spec(spec)
+    if kind != "world":
+        raise SystemExit("--eval-clips needs a generated world (the shipped one or --world)")
+    world = load_world(path) if path is not None else load_world()
+    _, vocab, _ = build_datasets(world, splits=("train",))
+    eval_dataset(world, args.split, args.eval_clips, vocab, training_idf(spec), "noun+verb",
+                 32, Path(args.out))  # fmt: skip
 
 
 def collect(root: Path, rows: Sequence[Row], seeds: Sequence[int]) -> list[dict[str, Any]]:
@@ -210,23 +321,70 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"
 
 
+def paired_vs_baseline(
+    root: Path, slug: str, seeds: Sequence[int], direction: str, baseline: str = "l1"
+) -> dict[str, Any] | None:
+    """R@1(row) - R@1(baseline) with its paired bootstrap 95% interval over queries and the
+    seeds both runs have ranks for (`metrics.paired_bootstrap`), or None without such seeds."""
+    from taco_lite.metrics import paired_bootstrap
+
+    both = [
+        k for k in seeds
+        if (root / slug / f"seed{k}" / "ranks.pt").is_file()
+        and (root / baseline / f"seed{k}" / "ranks.pt").is_file()
+    ]  # fmt: skip
+    if not both:
+        return None
+
+    def stack(s: str) -> torch.Tensor:  # (S, N)
+        return torch.stack(
+            [torch.load(root / s / f"seed{k}" / "ranks.pt")[direction] for k in both]
+        )
+
+    return {**paired_bootstrap(stack(baseline), stack(slug)), "seeds": both}
+
+
+def _diff(d: dict[str, Any] | None) -> str:
+    return "-" if d is None else f"{d['diff']:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]"
+
+
 def format_table(
-    results: Sequence[dict[str, Any]], command: str, wall_seconds: float | None
+    results: Sequence[dict[str, Any]],
+    command: str,
+    wall_seconds: float | None,
+    root: Path | None = None,
 ) -> str:
+    """Mean ± std per row; with `root` (where the runs' ranks.pt are) also R@1 - L1 with the
+    paired bootstrap interval over queries and seeds."""
     by_row: dict[str, list[dict]] = {}
     for r in results:
         by_row.setdefault(r["row"], []).append(r)
     if not results:
         return "No sweep results yet.\n"
     first = results[0]
+    where = (
+        f"an extra `{first['split']}` world of {first['eval_clips']} clips, its first"
+        if first.get("eval_clips")
+        else f"split `{first['split']}`,"
+    )
+    data = "fresh clips every epoch (endless)" if first.get("endless") else "the train split"
+    paired = root is not None and any((root / "l1").glob("seed*/ranks.pt"))
     lines = [
-        f"Split `{first['split']}` (N = {first['N']}, chance R@1 = {100 / first['N']:.2f}), "
-        f"preset `{first['preset']}`, cascade top-k = {first['top_k']}. "
-        "Mean ± std over seeds; R@1 in percent, text-to-video (t2v) and video-to-text (v2t).",
+        f"Evaluated on {where} N = {first['N']} pairs (chance R@1 = {100 / first['N']:.2f}); "
+        f"trained on {data}, preset `{first['preset']}`, cascade top-k = {first['top_k']}. "
+        "Mean ± std over seeds; R@1 in percent, text-to-video (t2v) and video-to-text (v2t), "
+        "each row ranked by the score it trained (its deployed score)."
+        + (
+            " R@1 - L1: the difference to the L1 row with its paired bootstrap 95% interval "
+            "over queries and seeds (`metrics.paired_bootstrap`)."
+            if paired
+            else ""
+        ),
         "",
         "| row | paper table | seeds | R@1 t2v | R@1 v2t | R@1 t2v, s1 only | grounding NOUN | "
-        "grounding VERB | paper R@1 (YouCook2) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "grounding VERB | paper R@1 (YouCook2) |"
+        + (" R@1 - L1, t2v | R@1 - L1, v2t |" if paired else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if paired else ""),
     ]
     for row in ROWS:
         rs = by_row.get(row.name)
@@ -241,9 +399,25 @@ def format_table(
             f"| {_mean_std([r['grounding'].get('NOUN') for r in rs])} "
             f"| {_mean_std([r['grounding'].get('VERB') for r in rs])} "
             f"| {row.paper_r1 or '-'} |"
+            + (
+                "".join(
+                    f" {_diff(paired_vs_baseline(root, row.slug, [r['seed'] for r in rs], d))} |"
+                    if row.slug != "l1"
+                    else " - |"
+                    for d in ("t2v", "v2t")
+                )
+                if paired and root is not None
+                else ""
+            )
         )
     chance = [r["grounding"]["chance"] for r in results]
     secs = [r["seconds"] for r in results]
+    views = [r["pair_views"]["max"] for r in results if r.get("pair_views")]
+    lines += (
+        [f"Training pairs seen at most {max(views)} time(s) in any run (logged `pair_views`)."]
+        if views
+        else []
+    )
     lines += [
         "",
         f"Grounding chance level (a random frame): NOUN {_mean_std([c.get('NOUN') for c in chance])}, "
@@ -290,6 +464,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads per training")
     p.add_argument("--top-k", type=int, default=16, help="cascade inference re-ranks this many")
     p.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    p.add_argument(
+        "--endless",
+        action="store_true",
+        help="train on fresh clips every epoch (no pair seen twice; issue 10)",
+    )
+    p.add_argument(
+        "--eval-clips",
+        type=int,
+        default=0,
+        help="evaluate on an extra eval world of this many clips (0 = the shipped split)",
+    )
+    p.add_argument("--n-eval", type=int, default=2000, help="pairs of the extra eval world")
     p.add_argument("--out", default="runs/sweep", help="where runs go (default runs/sweep)")
     p.add_argument("--results", default="docs/results.md", help="markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print the table, don't write it")
@@ -309,16 +495,19 @@ def main(argv: Sequence[str] | None = None) -> str:
         out_dir = Path(args.out) / args.one / f"seed{args.seed}"
         out_dir.mkdir(parents=True, exist_ok=True)
         record = run_one(ROWS_BY_SLUG[args.one], args.seed, args.preset, args.split, out_dir,
-                         args.top_k, args.steps, data_spec(args.world, args.features))  # fmt: skip
+                         args.top_k, args.steps, data_spec(args.world, args.features),
+                         args.endless, args.eval_clips, args.n_eval)  # fmt: skip
         print(json.dumps({"row": record["row"], "seed": record["seed"],
                           "R1": record["scores"]["ranked"]["t2v"]["R1"]}))  # fmt: skip
         return ""
     t0 = time.perf_counter()
     results = run_sweep(args)
     command = "python -m taco_lite.sweep " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = format_table(results, command.strip(), time.perf_counter() - t0)
+    table = format_table(results, command.strip(), time.perf_counter() - t0, Path(args.out))
     print(table)
     if not args.no_write:
-        write_section(Path(args.results), f"sweep-{args.split}", table,
-                      f"## Tables 3 and 4 in miniature ({args.split} split)")  # fmt: skip
+        name = f"sweep-{args.split}" + ("-endless" if args.endless else "")
+        regime = ", fresh clips every epoch" if args.endless else ""
+        write_section(Path(args.results), name, table,
+                      f"## Tables 3 and 4 in miniature ({args.split} split{regime})")  # fmt: skip
     return table
