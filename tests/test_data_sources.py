@@ -90,6 +90,10 @@ def test_train_cli_on_a_tiny_feature_folder_records_it(tmp_path):
     for res in (recorded, explicit):
         assert res["splits"]["test"]["retrieval"]["N"] == 9
     assert recorded["splits"]["test"]["retrieval"] == explicit["splits"]["test"]["retrieval"]
+    itself = evaluate_main([*args, "--against", str(out / "model.pt")])["against"]["splits"]
+    for d in ("t2v", "v2t"):  # the same model on the same queries: no difference at all
+        assert itself["test"][d]["N"] == 9
+        assert itself["test"][d]["diff"] == itself["test"][d]["lo"] == itself["test"][d]["hi"] == 0
     with pytest.raises(ValueError, match="video_input='features'"):
         evaluate_main([*args, "--world", "data/world"])  # a features model cannot see pixels
 

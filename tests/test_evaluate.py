@@ -399,3 +399,17 @@ def test_table_11_runs_on_the_full_split_by_default():
         evaluate_retrieval(model, emb, top_k=3, full_fusion_subset=0, device="cpu")["subset"]
         is None
     )
+
+
+def test_paired_difference_is_a_minus_b_and_refuses_other_queries():
+    from taco_lite.evaluate.compare import format_comparison, paired_difference
+
+    a = {"t2v": torch.tensor([1, 1, 1, 4]), "v2t": torch.tensor([1, 2, 3, 4])}
+    b = {"t2v": torch.tensor([1, 2, 3, 4]), "v2t": torch.tensor([1, 1, 3, 4])}
+    res = paired_difference(a, b, n_boot=200)
+    assert res["t2v"]["R1_a"] == 75.0 and res["t2v"]["R1_b"] == 25.0
+    assert res["t2v"]["diff"] == 50.0 and res["v2t"]["diff"] == -25.0
+    assert res["t2v"]["lo"] <= 50.0 <= res["t2v"]["hi"]
+    assert "| test | 4 | 75.0 / 25.0 | +50.0 [" in format_comparison({"test": res}, "a", "b")
+    with pytest.raises(ValueError, match="same pairs"):
+        paired_difference(a, {"t2v": torch.tensor([1, 2]), "v2t": torch.tensor([1, 2])})

@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--features", help="real features: PATH/<split> in the layout of docs/real_data.md"
     )
+    p.add_argument(
+        "--against",
+        help="a second checkpoint: R@1 of --checkpoint minus this one's "
+        "on the same queries, with a paired bootstrap 95%% interval",
+    )
     p.add_argument("--json", help="also write the results to this JSON file")
     return p
 
@@ -183,6 +188,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results["checkpoint"] = str(args.checkpoint)
     results["data"] = f"{kind}:{path}" if path is not None else ""
     print(format_report(results))
+    if args.against:
+        from taco_lite.evaluate.compare import deployed_ranks, format_comparison, paired_difference
+
+        other, other_words, (other_mcfg, other_tcfg) = load_model(args.against, map_location=device)
+        if kind == "features":
+            other_sets = feature_datasets_for_checkpoint(
+                other_words, other_mcfg, other_tcfg, splits, path
+            )
+        else:
+            other_sets = datasets_for_checkpoint(other_words, other_mcfg, other_tcfg, splits, world)
+        results["against"] = {"checkpoint": str(args.against), "splits": {
+            s: paired_difference(
+                deployed_ranks(model, datasets[s], train_cfg.terms, lambda_t, args.top_k),
+                deployed_ranks(other, other_sets[s], other_tcfg.terms, other_tcfg.lambda_t,
+                               args.top_k),
+            ) for s in splits}}  # fmt: skip
+        print(format_comparison(results["against"]["splits"], args.checkpoint, args.against))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -27,7 +27,7 @@ so that the train - val gap measures memorisation at equal gallery size. The row
 | L1+L3, TACo | with L3 (cascade negatives, K' = 8) | L3's pull on the encoders |
 | L1+L3-det, TACo-det | the same, fusion inputs detached: L3 trains only f_m | L2 given L3 |
 | L1-frozen, TACo-frozen | the frame CNN is pretrained once (L1 on fresh clips) and frozen | the paper's frozen features |
-| L1+L3-endless, TACo-det-endless, L1-/TACo-frozen-endless | the rows above on fresh clips | the same, without memorisation |
+| fn-mask-, detach-text-, detach-video-, L1+L3-, TACo-det-, L1-/TACo-frozen-endless | the rows above on fresh clips | the same, without memorisation |
 
 Masking false negatives (i) is beyond the paper. Results go to OUT/results.jsonl and the ranks
 of every query to OUT/ranks/, so that `--report` can pair runs query by query
@@ -78,6 +78,9 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     "TACo-endless": {"losses": "L1+L2+L3", "endless": True},
     "L1-frozen": {"losses": "L1", "mode": "frozen-frames"},
     "TACo-frozen": {"losses": "L1+L2+L3", "mode": "frozen-frames"},
+    "fn-mask-endless": {"losses": "L1+L2", "mode": "fn-mask", "endless": True},
+    "detach-text-endless": {"losses": "L1+L2", "mode": "detach-text", "endless": True},
+    "detach-video-endless": {"losses": "L1+L2", "mode": "detach-video", "endless": True},
     "L1+L3-endless": {"losses": "L1+L3", "endless": True},
     "TACo-det-endless": {"losses": "L1+L2+L3", "mode": "detach-fusion", "endless": True},
     "L1-frozen-endless": {"losses": "L1", "mode": "frozen-frames", "endless": True},
@@ -90,6 +93,8 @@ CONTROLS = {
     "L1-endless": "L1", "TACo": "L1+L3", "TACo-det": "L1+L3-det", "L1+L3-det": "L1+L3",
     "L1-frozen": "L1", "TACo-frozen": "L1-frozen", "TACo-endless": "L1-endless",
     "L1+L3-endless": "L1-endless", "TACo-det-endless": "L1-endless",
+    "fn-mask-endless": "L1+L2-endless", "detach-text-endless": "L1+L2-endless",
+    "detach-video-endless": "L1+L2-endless",
     "L1-frozen-endless": "L1-endless", "TACo-frozen-endless": "L1-frozen-endless",
 }  # fmt: skip
 
