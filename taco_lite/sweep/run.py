@@ -414,7 +414,7 @@ def format_table(
     secs = [r["seconds"] for r in results]
     views = [r["pair_views"]["max"] for r in results if r.get("pair_views")]
     lines += (
-        [f"Training pairs seen at most {max(views)} time(s) in any run (logged `pair_views`)."]
+        ["", f"Training pairs seen at most {max(views)} time(s) in any run (logged `pair_views`)."]
         if views
         else []
     )
