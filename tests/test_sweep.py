@@ -88,15 +88,20 @@ def test_write_section_replaces_only_its_block(tmp_path):
 def test_format_table_reports_mean_and_std():
     record = {
         "row": "L1", "split": "val", "N": 100, "preset": "sweep", "top_k": 16, "seconds": 10.0,
-        "scores": {"s1": {"t2v": {"R1": 10.0}}, "ranked": {"t2v": {"R1": 10.0}, "v2t": {"R1": 5.0}}},
+        "scores": {"s1": {"t2v": {"R1": 10.0}}, "ranked": {
+            "t2v": {"R1": 10.0, "R5": 30.0, "R10": 40.0, "MnR": 12.0},
+            "v2t": {"R1": 5.0, "R5": 20.0, "R10": 30.0, "MnR": 14.0}}},
         "grounding": {"NOUN": 80.0, "VERB": 60.0, "chance": {"NOUN": 70.0, "VERB": 50.0}},
     }  # fmt: skip
     other = {
         **record,
-        "scores": {**record["scores"], "ranked": {"t2v": {"R1": 20.0}, "v2t": {"R1": 5.0}}},
-    }
+        "scores": {**record["scores"], "ranked": {
+            "t2v": {"R1": 20.0, "R5": 50.0, "R10": 60.0, "MnR": 8.0},
+            "v2t": record["scores"]["ranked"]["v2t"]}},
+    }  # fmt: skip
     table = format_table([record, other], "python -m taco_lite.sweep", 60.0)
     assert "| L1 | 3 | 2 | 15.0 ± 7.1 | 5.0 ± 0.0 |" in table
+    assert "| L1 | 40.0 ± 14.1 | 50.0 ± 14.1 | 10.0 ± 2.8 | 20.0 ± 0.0 |" in table
 
 
 def test_format_table_pairs_every_row_with_l1_over_queries_and_seeds(tmp_path):
@@ -112,8 +117,9 @@ def test_format_table_pairs_every_row_with_l1_over_queries_and_seeds(tmp_path):
             folder.mkdir(parents=True)
             r = torch.tensor(ranks)
             torch.save({"t2v": r, "v2t": r.flip(0)}, folder / "ranks.pt")
-            recs.append({**base, "row": name, "seed": seed, "scores": {
-                "ranked": {"t2v": {"R1": 25.0}, "v2t": {"R1": 25.0}}}})  # fmt: skip
+            m = {"R1": 25.0, "R5": 100.0, "R10": 100.0, "MnR": 2.5}
+            recs.append({**base, "row": name, "seed": seed,
+                         "scores": {"ranked": {"t2v": m, "v2t": m}}})  # fmt: skip
     table = format_table(recs, "cmd", None, tmp_path)
     assert "R@1 - L1, t2v | R@1 - L1, v2t |" in table
     l3 = next(line for line in table.splitlines() if line.startswith("| L3 |"))

@@ -348,6 +348,28 @@ def _diff(d: dict[str, Any] | None) -> str:
     return "-" if d is None else f"{d['diff']:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]"
 
 
+def _recall_table(by_row: dict[str, list[dict]]) -> list[str]:
+    """R@5, R@10 and mean rank of each row's deployed score, mean ± std over seeds."""
+    lines = [
+        "",
+        "The same runs at R@5, R@10 and mean rank (MnR, lower is better):",
+        "",
+        "| row | R@5 t2v | R@10 t2v | MnR t2v | R@5 v2t | R@10 v2t | MnR v2t |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in ROWS:
+        rs = by_row.get(row.name)
+        if not rs:
+            continue
+        cells = [
+            _mean_std([r["scores"]["ranked"][d].get(m) for r in rs])
+            for d in ("t2v", "v2t")
+            for m in ("R5", "R10", "MnR")
+        ]
+        lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def format_table(
     results: Sequence[dict[str, Any]],
     command: str,
@@ -410,6 +432,7 @@ def format_table(
                 else ""
             )
         )
+    lines += _recall_table(by_row)
     chance = [r["grounding"]["chance"] for r in results]
     secs = [r["seconds"] for r in results]
     views = [r["pair_views"]["max"] for r in results if r.get("pair_views")]
