@@ -220,13 +220,19 @@ def plot(res: Sequence[dict[str, Any]], path: Path, knob: str = KNOB, label: str
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
-    xs = [r["value"] for r in res]
-    for d, marker, shift in (("t2v", "o", -0.004), ("v2t", "s", 0.004)):
+    # a world seed is a name, not a quantity: evenly spaced categories, no line between them
+    categorical = knob == "seed"
+    xs = list(range(len(res))) if categorical else [r["value"] for r in res]
+    step = 0.08 if categorical else 0.004
+    for d, marker, shift in (("t2v", "o", -step), ("v2t", "s", step)):
         ys = [r[f"gap_{d}"]["diff"] for r in res]
         lo = [r[f"gap_{d}"]["diff"] - r[f"gap_{d}"]["lo"] for r in res]
         hi = [r[f"gap_{d}"]["hi"] - r[f"gap_{d}"]["diff"] for r in res]
         ax.errorbar([x + shift for x in xs], ys, yerr=[lo, hi], marker=marker, capsize=3,
-                    label=f"{d} (95% CI)")  # fmt: skip
+                    label=f"{d} (95% CI)", linestyle="none" if categorical else "-")  # fmt: skip
+    if categorical:
+        ax.set_xticks(xs, [f"{r['value']:g}" for r in res])
+        ax.set_xlim(-0.6, len(res) - 0.4)
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel(knob)
     ax.set_ylabel(f"{label or 'TACo - L1'}, R@1 points")
