@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results["data"] = f"{kind}:{path}" if path is not None else ""
     print(format_report(results))
     if args.against:
-        from taco_lite.evaluate.compare import deployed_ranks, format_comparison, paired_difference
+        from taco_lite.evaluate.compare import dataset_ranks, format_comparison, paired_difference
 
         other, other_words, (other_mcfg, other_tcfg) = load_model(args.against, map_location=device)
         if kind == "features":
@@ -200,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             other_sets = datasets_for_checkpoint(other_words, other_mcfg, other_tcfg, splits, world)
         results["against"] = {"checkpoint": str(args.against), "splits": {
             s: paired_difference(
-                deployed_ranks(model, datasets[s], train_cfg.terms, lambda_t, args.top_k),
-                deployed_ranks(other, other_sets[s], other_tcfg.terms, other_tcfg.lambda_t,
+                dataset_ranks(model, datasets[s], train_cfg.terms, lambda_t, args.top_k),
+                dataset_ranks(other, other_sets[s], other_tcfg.terms, other_tcfg.lambda_t,
                                args.top_k),
             ) for s in splits}}  # fmt: skip
         print(format_comparison(results["against"]["splits"], args.checkpoint, args.against))

@@ -17,18 +17,18 @@ from typing import Any
 
 import torch
 
-from taco_lite.metrics import paired_bootstrap, rank_metrics, retrieval_ranks
+from taco_lite.metrics import paired_bootstrap, rank_metrics
 
 
 @torch.no_grad()
-def deployed_ranks(model: Any, dataset: Any, terms: Sequence[str], lambda_t: float,
-                   top_k: int = 16) -> dict[str, torch.Tensor]:  # fmt: skip
-    """1-based ranks (N,) of every query of `dataset` under the run's deployed score."""
+def dataset_ranks(model: Any, dataset: Sequence, terms: Sequence[str], lambda_t: float,
+                  top_k: int = 16) -> dict[str, torch.Tensor]:  # fmt: skip
+    """1-based ranks (N,) of every pair of `dataset` (items) under the run's deployed score
+    (`retrieval.deployed_ranks` after one pass of the encoders)."""
     from taco_lite.evaluate.inference import embed_dataset
-    from taco_lite.evaluate.retrieval import deployed_scores
+    from taco_lite.evaluate.retrieval import deployed_ranks
 
-    t2v, v2t = deployed_scores(model, embed_dataset(model, dataset), terms, lambda_t, top_k)
-    return {"t2v": retrieval_ranks(t2v), "v2t": retrieval_ranks(v2t)}
+    return deployed_ranks(model, embed_dataset(model, dataset), terms, lambda_t, top_k)
 
 
 def paired_difference(
@@ -66,4 +66,4 @@ def format_comparison(comparison: dict[str, Any], name_a: str, name_b: str) -> s
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["deployed_ranks", "paired_difference", "format_comparison"]
+__all__ = ["dataset_ranks", "paired_difference", "format_comparison"]

@@ -32,9 +32,9 @@ from taco_lite.evaluate.inference import (
     global_scores,
     token_scores_s2,
 )
-from taco_lite.metrics import retrieval_metrics, retrieval_report
+from taco_lite.metrics import retrieval_metrics, retrieval_ranks, retrieval_report
 
-__all__ = ["evaluate_retrieval", "ranked_retrieval"]
+__all__ = ["evaluate_retrieval", "ranked_retrieval", "deployed_ranks"]
 
 
 def _device(name: torch.device | str | None, model: Any) -> torch.device:
@@ -195,6 +195,15 @@ def deployed_scores(
     return cascade_scores(model, emb, coarse, k, "t2v"), cascade_scores(
         model, emb, coarse, k, "v2t"
     )
+
+
+def deployed_ranks(
+    model: Any, emb: Embedded, terms: Sequence[str], lambda_t: float = 0.5, top_k: int = 16
+) -> dict[str, torch.Tensor]:
+    """1-based ranks (N,) of every query under `deployed_scores`: {"t2v", "v2t"}, for paired
+    comparisons between runs on the same queries (`metrics.paired_bootstrap`)."""
+    t2v, v2t = deployed_scores(model, emb, terms, lambda_t, top_k)
+    return {"t2v": retrieval_ranks(t2v), "v2t": retrieval_ranks(v2t)}
 
 
 def ranked_retrieval(

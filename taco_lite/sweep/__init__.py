@@ -2,19 +2,9 @@
 
 `python -m taco_lite.sweep` is the command line."""
 
-from taco_lite.sweep.run import (
-    ROWS,
-    ROWS_BY_SLUG,
-    Row,
-    build_parser,
-    collect,
-    format_table,
-    machine,
-    main,
-    run_one,
-    run_sweep,
-    write_section,
-)
+from taco_lite.sweep.rows import ROWS, ROWS_BY_SLUG, Row
+from taco_lite.sweep.run import build_parser, collect, main, run_one, run_sweep
+from taco_lite.sweep.tables import format_table, machine, write_section
 
 __all__ = [
     "Row",

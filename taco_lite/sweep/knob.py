@@ -171,7 +171,7 @@ def gaps(out: Path, rows: Sequence[str] = ("L1", "TACo"), knob: str = KNOB) -> l
 
 
 def format_report(res: Sequence[dict[str, Any]], args: argparse.Namespace, figure: str) -> str:
-    from taco_lite.sweep.run import machine
+    from taco_lite.sweep.tables import machine
 
     base, other = args.rows.split(",")[:2]
     k = args.knob

@@ -110,18 +110,15 @@ def s1_ranks(model: Any, dataset: Any, n: int) -> dict[str, torch.Tensor]:
     return {"t2v": retrieval_ranks(s1), "v2t": retrieval_ranks(s1.T)}
 
 
-@torch.no_grad()
 def final_ranks(
     model: Any, dataset: Any, n: int, terms: Sequence[str], lambda_t: float, top_k: int = 16
 ) -> dict[str, torch.Tensor]:
     """1-based ranks of the first n pairs of `dataset` under the score the run would be used
     with (`evaluate.retrieval.deployed_scores`: s1, s1 + s2, or the cascade): {"t2v", "v2t"}."""
-    from taco_lite.evaluate.inference import embed_dataset
-    from taco_lite.evaluate.retrieval import deployed_scores
+    from taco_lite.evaluate.compare import dataset_ranks
 
-    emb = embed_dataset(model, [dataset[i] for i in range(min(n, len(dataset)))])
-    t2v, v2t = deployed_scores(model, emb, terms, lambda_t, top_k)
-    return {"t2v": retrieval_ranks(t2v), "v2t": retrieval_ranks(v2t)}
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    return dataset_ranks(model, items, terms, lambda_t, top_k)
 
 
 def score_saved_runs(out: Path, data: dict[str, Any], n_eval: int) -> None:
