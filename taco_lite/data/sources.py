@@ -82,7 +82,14 @@ def training_idf(spec: str) -> dict[str, float]:
         return idf_table([tokenize(str(seg.get("caption", ""))) for seg in segments])
     from taco_lite.world import load_world
 
-    world = load_world(path)
+    return world_idf(load_world(path))
+
+
+def world_idf(world: Any) -> dict[str, float]:
+    """idf over a loaded world's train-split captions (`training_idf` for a world spec)."""
+    from taco_lite.text import tokenize
+    from taco_lite.text.pos import idf_table
+
     return idf_table([tokenize(world.segments[i].caption) for i in world.split("train")])
 
 

@@ -32,9 +32,9 @@ from taco_lite.evaluate.inference import (
     global_scores,
     token_scores_s2,
 )
-from taco_lite.metrics import retrieval_metrics, retrieval_ranks, retrieval_report
+from taco_lite.metrics import rank_metrics, retrieval_metrics, retrieval_ranks, retrieval_report
 
-__all__ = ["evaluate_retrieval", "ranked_retrieval", "deployed_ranks"]
+__all__ = ["evaluate_retrieval", "ranked_retrieval", "deployed_ranks", "retrieval_with_ranks"]
 
 
 def _device(name: torch.device | str | None, model: Any) -> torch.device:
@@ -206,15 +206,23 @@ def deployed_ranks(
     return {"t2v": retrieval_ranks(t2v), "v2t": retrieval_ranks(v2t)}
 
 
+def retrieval_with_ranks(
+    model: Any, emb: Embedded, terms: Sequence[str], lambda_t: float = 0.5, top_k: int = 16
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """`ranked_retrieval`'s metrics and the 1-based ranks (N,) behind them, per direction, from
+    one call of `deployed_scores`: the ranks are what a paired comparison between runs needs."""
+    out: dict[str, Any] = {}
+    if "L1" in tuple(terms):
+        out["s1"] = retrieval_report(global_scores(emb.to(next(model.parameters()).device)))
+    ranks = deployed_ranks(model, emb, terms, lambda_t, top_k)
+    out["ranked"] = {d: rank_metrics(r) for d, r in ranks.items()}
+    return out, ranks
+
+
 def ranked_retrieval(
     model: Any, emb: Embedded, terms: Sequence[str], lambda_t: float = 0.5, top_k: int = 16
 ) -> dict[str, Any]:
     """Retrieval by the score a run trained with loss `terms` would use at test time
     (`deployed_scores`). Returns {"ranked": {"t2v", "v2t"}} plus {"s1": ...} when L1 was
     trained."""
-    out: dict[str, Any] = {}
-    if "L1" in tuple(terms):
-        out["s1"] = retrieval_report(global_scores(emb.to(next(model.parameters()).device)))
-    t2v, v2t = deployed_scores(model, emb, terms, lambda_t, top_k)
-    out["ranked"] = {"t2v": retrieval_metrics(t2v), "v2t": retrieval_metrics(v2t)}
-    return out
+    return retrieval_with_ranks(model, emb, terms, lambda_t, top_k)[0]

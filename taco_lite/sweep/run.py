@@ -78,9 +78,10 @@ def run_one(
       ranks.pt, for paired intervals between rows.
     """
     from taco_lite.config import PRESETS
-    from taco_lite.data.sources import model_config_for_data, parse_data_spec, training_idf
+    from taco_lite.data.sources import model_config_for_data, parse_data_spec, world_idf
     from taco_lite.evaluate import grounding_accuracy_report
     from taco_lite.evaluate.inference import embed_dataset
+    from taco_lite.evaluate.retrieval import retrieval_with_ranks
     from taco_lite.train import load_world_datasets, train
     from taco_lite.train.schedule import pair_view_summary
     from taco_lite.world import load_world
@@ -104,7 +105,7 @@ def run_one(
     if endless or eval_clips:
         if world is None:
             raise ValueError("--endless and --eval-clips need a generated world, not features")
-        idf = training_idf(data)
+        idf = world_idf(world)
     if endless:
         from taco_lite.data.endless import EndlessTrainSet
 
@@ -125,7 +126,7 @@ def run_one(
     else:
         ev, emb = world, embed_dataset(model, datasets[split])
     with torch.no_grad():
-        scores, ranks = deployed_retrieval(model, emb, train_cfg.terms, train_cfg.lambda_t, top_k)
+        scores, ranks = retrieval_with_ranks(model, emb, train_cfg.terms, train_cfg.lambda_t, top_k)
     torch.save(ranks, out_dir / "ranks.pt")
     grounding: dict[str, Any] = {"chance": {}}  # real features carry no grounding labels
     if ev is not None:
@@ -142,23 +143,6 @@ def run_one(
     }  # fmt: skip
     (out_dir / "result.json").write_text(json.dumps(record, indent=1))
     return record
-
-
-def deployed_retrieval(
-    model: Any, emb: Any, terms: Sequence[str], lambda_t: float, top_k: int
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """`evaluate.ranked_retrieval`'s metrics and the 1-based ranks behind them, from one call
-    of `deployed_scores`: ({"ranked": {...}, "s1": {...}}, {"t2v": (N,), "v2t": (N,)})."""
-    from taco_lite.evaluate.inference import global_scores
-    from taco_lite.evaluate.retrieval import deployed_ranks
-    from taco_lite.metrics import rank_metrics, retrieval_report
-
-    scores: dict[str, Any] = {}
-    if "L1" in tuple(terms):
-        scores["s1"] = retrieval_report(global_scores(emb))
-    ranks = deployed_ranks(model, emb, terms, lambda_t, top_k)
-    scores["ranked"] = {d: rank_metrics(r) for d, r in ranks.items()}
-    return scores, ranks
 
 
 def eval_dataset(
@@ -244,7 +228,7 @@ def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
 def prepare_eval(args: argparse.Namespace) -> None:
     """Fill the eval world's tag cache in this process before any worker reads it."""
     from taco_lite.data import build_datasets
-    from taco_lite.data.sources import data_spec, parse_data_spec, training_idf
+    from taco_lite.data.sources import data_spec, parse_data_spec
     from taco_lite.world import load_world
 
     spec = data_spec(args.world, args.features)
@@ -252,8 +236,8 @@ def prepare_eval(args: argparse.Namespace) -> None:
     if kind != "world":
         raise SystemExit("--eval-clips needs a generated world (the shipped one or --world)")
     world = load_world(path) if path is not None else load_world()
-    _, vocab, _ = build_datasets(world, splits=("train",))
-    eval_dataset(world, args.split, args.eval_clips, vocab, training_idf(spec), "noun+verb",
+    _, vocab, idf = build_datasets(world, splits=("train",))
+    eval_dataset(world, args.split, args.eval_clips, vocab, idf, "noun+verb",
                  32, Path(args.out))  # fmt: skip
 
 
