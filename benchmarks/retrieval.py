@@ -1,6 +1,6 @@
 """Benchmark 3: retrieval with cascade inference (top-k fusion re-rank) vs full N x N fusion.
 
-The paper ranks test pairs by s1 + lambda_t * s2 + s3 (TACO_SPEC §5), and s3 needs one fusion
+The paper ranks test pairs by s1 + lambda_t * s2 + s3 (docs/method.md §5), and s3 needs one fusion
 pass per (text, video) pair: N^2 passes for N test items. Cascade inference ranks everything by
 the cheap s1 + lambda_t * s2 and re-scores only each query's top-k with fusion, 2Nk passes for
 both directions. This script measures the speed-up and what it costs in R@1, on a model trained

@@ -1,7 +1,7 @@
 """The one object that flows from `data` into `model`, `losses` and `train`.
 
 A `Batch` holds B (caption, video) pairs, padded to the longest caption (n tokens) and the
-longest video (m frames) in the batch. Text i and video i are the positive pair (TACO_SPEC §3).
+longest video (m frames) in the batch. Text i and video i are the positive pair (docs/method.md §3).
 See docs/design.md for the table of fields.
 """
 

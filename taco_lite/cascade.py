@@ -1,4 +1,4 @@
-"""Cascade sampling (paper Sec. 3.3) for training, and cascade ranking (TACO_SPEC §5) at test time.
+"""Cascade sampling (paper Sec. 3.3) for training, and cascade ranking (docs/method.md §5) at test time.
 
 Training: the fusion layers are too expensive for all B^2 pairs of a batch. TACo scores every
 pair cheaply with what L1 and L2 already computed, a(i, j) = s1(i, j) + sum_{p in P_i} s(i, p, j)
@@ -233,7 +233,7 @@ def fusion_pair_count(B: int, k: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Inference: s2 and cascade re-ranking (TACO_SPEC §5)
+# Inference: s2 and cascade re-ranking (docs/method.md §5)
 # --------------------------------------------------------------------------------------------
 
 

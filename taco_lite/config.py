@@ -29,7 +29,7 @@ MAX_SEED = 2**53  # the batch order seeds a generator with seed * 1000 + epoch (
 
 @dataclass
 class ModelConfig:
-    """Sizes of the three encoders (TACO_SPEC §1) and the two temperatures (§3).
+    """Sizes of the three encoders (docs/method.md §1) and the two temperatures (§3).
 
     Temperatures: the paper uses tau1 = tau2 = 1 on unnormalised features. Trained from scratch
     on small data, L2-normalised embeddings with a small temperature train much better, so the
@@ -66,7 +66,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """What to optimise and how (TACO_SPEC §3, §4 and the paper's recipe in §7).
+    """What to optimise and how (docs/method.md §3, §4 and the paper's recipe in §7).
 
     `losses` picks the terms of L = L1 + lambda_t * L2 + L3 (never renumbered: "L3" alone is
     the fusion loss alone). `negatives` picks how the fusion head's K' = `k_neg` negatives are

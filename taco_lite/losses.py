@@ -4,7 +4,7 @@ No model lives here (the pattern of open_clip's `loss.py`): each function takes 
 outputs or scores and returns a scalar, so it can be tested against a naive loop
 (`tests/naive.py`) and swapped by a learner's own version (`train.LossFns`).
 
-Conventions (TACO_SPEC §2, §8): text i is the row, video j the column, (text i, video i) is the
+Conventions (docs/method.md §2, §8): text i is the row, video j the column, (text i, video i) is the
 positive pair. Masks are bool, True = valid. Softmaxes are taken in at least float32 (`_wide`
 before `log_softmax`), so the losses stay accurate under `torch.autocast(dtype=bfloat16)`.
 

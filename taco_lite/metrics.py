@@ -1,4 +1,4 @@
-"""Retrieval and grounding metrics (TACO_SPEC §6) on similarity matrices. Imports only torch.
+"""Retrieval and grounding metrics (docs/method.md §6) on similarity matrices. Imports only torch.
 
 Convention: rows are queries, columns are candidates, and the ground truth of query i is
 candidate i (the diagonal). For text-to-video retrieval pass sim[text, video]; for
@@ -6,7 +6,7 @@ video-to-text pass sim.T (`retrieval_report` does both).
 
 Ranks are 1-based and *optimistic on ties*: rank = 1 + the number of candidates scoring
 strictly higher than the ground truth. A candidate that ties with the ground truth does not
-push it down. (This is the rule of TACO_SPEC §6; note that a constant similarity matrix
+push it down. (This is the rule of docs/method.md §6; note that a constant similarity matrix
 therefore scores R@1 = 100, so never evaluate a model whose scores collapsed to a constant
 without looking at the scores.)
 """
@@ -67,14 +67,14 @@ LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 def _warn_low_precision_ties(sim: torch.Tensor, gt: torch.Tensor) -> None:
     """bf16 keeps 8 bits of mantissa: close scores round to one value, and the optimistic tie
-    rule (TACO_SPEC §6) then counts each tie for the query, inflating R@k. Warn when it
+    rule (docs/method.md §6) then counts each tie for the query, inflating R@k. Warn when it
     happens so that the caller recomputes the scores in float32."""
     ties = (sim == gt).sum(dim=1) - 1  # (N,) candidates tied with the ground truth
     n_tied = int((ties > 0).sum())
     if n_tied:
         warnings.warn(
             f"sim is low precision: {n_tied} of {sim.shape[0]} queries tie with their ground "
-            "truth, and ties count in the query's favour (TACO_SPEC §6), so R@k may be "
+            "truth, and ties count in the query's favour (docs/method.md §6), so R@k may be "
             "inflated. Compute the similarity in float32 (e.g. embeddings.float() before "
             "the matrix product) for trustworthy ranks",
             stacklevel=3,
@@ -84,7 +84,7 @@ def _warn_low_precision_ties(sim: torch.Tensor, gt: torch.Tensor) -> None:
 def retrieval_metrics(sim: torch.Tensor) -> dict[str, float]:
     """R@1, R@5, R@10 (percent, 0-100), MedR and MnR (1-based ranks) for one direction.
 
-    sim: (N, N), rows = queries, ground truth on the diagonal (TACO_SPEC §6).
+    sim: (N, N), rows = queries, ground truth on the diagonal (docs/method.md §6).
     Returns {"R1", "R5", "R10", "MedR", "MnR"} as Python floats. MedR is the true median:
     the mean of the two middle ranks when N is even (as `numpy.median`).
     Lower MedR/MnR and higher R@k are better; a perfect matrix gives R1 = 100, MedR = MnR = 1.

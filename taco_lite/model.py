@@ -1,4 +1,4 @@
-"""The three encoders of TACo (paper Sec. 3.1, TACO_SPEC §1) and the model that holds them.
+"""The three encoders of TACo (paper Sec. 3.1, docs/method.md §1) and the model that holds them.
 
 - `VideoEncoder` f_v: per-frame features (a small CNN on pixels, or a Linear on pre-extracted
   features) + learned positions + `video_layers` self-attention layers -> video_tokens x.
@@ -263,7 +263,7 @@ class Embeddings:
 
 
 class TacoModel(nn.Module):
-    """f_v, f_t and f_m together, with the scoring helpers of TACO_SPEC §2."""
+    """f_v, f_t and f_m together, with the scoring helpers of docs/method.md §2."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -282,13 +282,13 @@ class TacoModel(nn.Module):
 
     @staticmethod
     def global_video(video_tokens: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
-        """x_bar: mean over real frames (TACO_SPEC §2). (B, m, d) -> (B, d)."""
+        """x_bar: mean over real frames (docs/method.md §2). (B, m, d) -> (B, d)."""
         w = video_mask.to(video_tokens.dtype).unsqueeze(-1)  # (B, m, 1)
         return (video_tokens * w).sum(1) / w.sum(1).clamp_min(1.0)  # (B, d)
 
     @staticmethod
     def global_text(text_tokens: torch.Tensor) -> torch.Tensor:
-        """y_bar: the output at [CLS], position 0 (TACO_SPEC §2). (B, n, d) -> (B, d)."""
+        """y_bar: the output at [CLS], position 0 (docs/method.md §2). (B, n, d) -> (B, d)."""
         return text_tokens[:, 0]  # (B, d)
 
     def fuse(

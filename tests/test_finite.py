@@ -1,4 +1,4 @@
-"""No silent NaN (issue 11): NaN / inf inputs or outputs of the contract functions (TACO_SPEC
+"""No silent NaN (issue 11): NaN / inf inputs or outputs of the contract functions (docs/method.md
 §8) raise ValueError naming the tensor and a likely cause; mixed dtypes and `meta` tensors get
 a clear error too; bf16 similarity ties are warned about."""
 

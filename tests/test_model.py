@@ -1,4 +1,4 @@
-"""The three encoders (TACO_SPEC §1) and the configs that size them."""
+"""The three encoders (docs/method.md §1) and the configs that size them."""
 
 from __future__ import annotations
 

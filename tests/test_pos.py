@@ -1,4 +1,4 @@
-"""text.pos (tagging, interest, captions): UPOS tags, tokens of interest, idf (TACO_SPEC §3)
+"""text.pos (tagging, interest, captions): UPOS tags, tokens of interest, idf (docs/method.md §3)
 and caption checks. Monkeypatches target `text.tagging`, where the patched names are looked up."""
 
 import math

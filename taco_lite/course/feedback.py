@@ -2,7 +2,7 @@
 
 Why: a learner who sees "wrong answer" learns little. Each `check_*` function (one module per
 notebook: `nb00_world` ... `nb05_training`) runs the learner's function next to the package's
-reference (TACO_SPEC §8) on small inputs, and on inputs crafted to expose one common mistake
+reference (docs/method.md §8) on small inputs, and on inputs crafted to expose one common mistake
 each (ignoring a mask, the wrong softmax axis, a forgotten temperature, the positive among the
 negatives, weights that are not renormalised, NaN on all-zero weights). It prints one line per
 probe and, if any probe fails, raises `CheckFailed` (an AssertionError, so nbgrader counts the

@@ -41,7 +41,7 @@ def check_interest_mask(fn: Callable, verbose: bool = True) -> CheckReport:
 
 
 def check_idf_table(fn: Callable, verbose: bool = True) -> CheckReport:
-    """Exercise 01.2: `fn(token_lists) -> dict word -> idf` (TACO_SPEC §3, with the floor)."""
+    """Exercise 01.2: `fn(token_lists) -> dict word -> idf` (docs/method.md §3, with the floor)."""
     from taco_lite.text.pos import IDF_FLOOR, idf_table
 
     report = CheckReport("idf_table")

@@ -138,7 +138,7 @@ def check_recall_at_k(fn: Callable, verbose: bool = True) -> CheckReport:
         want = retrieval_metrics(ties)["R1"]
         hint = (
             "rank = 1 + number of candidates scoring *strictly* higher than the ground "
-            f"truth (TACO_SPEC §6): expected {want:.2f}, got {float(got):.2f}"
+            f"truth (docs/method.md §6): expected {want:.2f}, got {float(got):.2f}"
         )
         _expect(report, probe, float(got), want, hint)
     return report.finish(verbose)

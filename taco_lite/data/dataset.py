@@ -1,7 +1,7 @@
 """From world segments (or real features) to padded `Batch`es.
 
 One item is one (caption, video segment) pair, the retrieval unit of TACo (YouCook2 segments;
-TACO_SPEC §3). Everything a batch needs is computed once, at construction: token ids, the
+docs/method.md §3). Everything a batch needs is computed once, at construction: token ids, the
 tokens of interest and their idf weights (Eq. 4), UPOS ids, gold grounding, and the frames
 themselves as uint8 tensors, so that a training epoch only pads and stacks.
 """
@@ -65,7 +65,7 @@ def caption_key(tokens: Sequence[str]) -> tuple[str, ...]:
 def assign_caption_ids(token_lists: Iterable[Sequence[str]]) -> list[int]:
     """0, 1, 2, ... by first appearance; identical captions (case-insensitive) share an id.
 
-    Used by the optional false-negative dropping of the cascade (TACO_SPEC §4).
+    Used by the optional false-negative dropping of the cascade (docs/method.md §4).
     """
     ids: dict[tuple[str, ...], int] = {}
     return [ids.setdefault(caption_key(t), len(ids)) for t in token_lists]

@@ -1,4 +1,4 @@
-"""Step localization, CrossTask-style (paper Sec. 4.4; TACO_SPEC §6): one time per step.
+"""Step localization, CrossTask-style (paper Sec. 4.4; docs/method.md §6): one time per step.
 
 A video follows a task, an ordered list of S steps. From a trained model we build a
 frame x step similarity matrix sim[T, S] and predict one time t_s per step. A step is found
@@ -184,7 +184,7 @@ def average_recall(videos: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> dict
     """Average recall in percent over (task, times [S], gold [T, S]) triples.
 
     "recall": mean over tasks of (mean over that task's videos of the video's recall), as
-    TACO_SPEC §6 asks. "recall_pooled": mean over tasks of (steps found / steps annotated,
+    docs/method.md §6 asks. "recall_pooled": mean over tasks of (steps found / steps annotated,
     pooled over the task's videos): the formula of CrossTask's official `get_recalls`.
     A step with no gold frame is a miss in "recall" and left out of "recall_pooled" (CrossTask
     only counts the steps that happen), see `video_recall`.
@@ -284,7 +284,7 @@ def encode_steps(model: Any, text_ids: torch.Tensor, text_mask: torch.Tensor) ->
 
 
 def sentence_similarity(text_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
-    """sim [T, S] = text_global_s . x_t, text_global = the [CLS] output (TACO_SPEC §2)."""
+    """sim [T, S] = text_global_s . x_t, text_global = the [CLS] output (docs/method.md §2)."""
     return video_tokens @ text_tokens[:, 0].T  # (T, d) @ (d, S) -> (T, S)
 
 

@@ -1,4 +1,4 @@
-"""Action segmentation, COIN-style (paper Sec. 4.4; TACO_SPEC §6): a linear probe per frame.
+"""Action segmentation, COIN-style (paper Sec. 4.4; docs/method.md §6): a linear probe per frame.
 
 The video encoder is frozen. Each frame's video_token x_t (the encoder's raw output, before
 any normalisation) is a feature; a linear classifier trained on the train clips predicts the

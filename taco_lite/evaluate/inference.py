@@ -1,4 +1,4 @@
-"""Test-time scores of TACo over a whole split (TACO_SPEC §5): s1, s2, s3 and cascade inference.
+"""Test-time scores of TACo over a whole split (docs/method.md §5): s1, s2, s3 and cascade inference.
 
 The encoders run once per split (`embed_dataset`); every score below is computed from the
 cached tokens, so s1, s2, the fusion score s3 and the cascade all share one encoder pass.
@@ -136,12 +136,12 @@ def embed_dataset(
 
 
 def global_scores(emb: Embedded) -> torch.Tensor:
-    """s1 (N, N): text_global_i . video_global_j (TACO_SPEC §2), no temperature."""
+    """s1 (N, N): text_global_i . video_global_j (docs/method.md §2), no temperature."""
     return emb.text_global.float() @ emb.video_global.float().T  # (N, N)
 
 
 def token_scores_s2(emb: Embedded, video_chunk: int = 64) -> torch.Tensor:
-    """s2 (N, N): sum_p w[i, p] * s(i, p, j) (TACO_SPEC §5), `video_chunk` videos at a time.
+    """s2 (N, N): sum_p w[i, p] * s(i, p, j) (docs/method.md §5), `video_chunk` videos at a time.
 
     Why chunks: the token scores s(i, p, j) come from a (N, n, chunk, m) intermediate; all N
     videos at once would be (N, n, N, m), which grows with N^2 (about 1 GB for N = 500).
@@ -227,7 +227,7 @@ def cascade_scores(
     direction: str = "t2v",
     chunk: int = 512,
 ) -> torch.Tensor:
-    """Cascade inference (TACO_SPEC §5): query rows (N, N) after re-scoring the top-k by fusion.
+    """Cascade inference (docs/method.md §5): query rows (N, N) after re-scoring the top-k by fusion.
 
     coarse: (N, N) text x video, `coarse_scores`. direction "t2v": queries are texts (rows of
     coarse); "v2t": queries are videos (rows of coarse.T), and the result is video x text.

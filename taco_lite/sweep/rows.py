@@ -16,7 +16,7 @@ class Row:
     losses: str
     negatives: str = "cascade"
     pos_tags: str = "noun+verb"
-    paper_r1: str = ""  # YouCook2 R@1 from TACO_SPEC §7, for the side-by-side
+    paper_r1: str = ""  # YouCook2 R@1 from docs/method.md §7, for the side-by-side
 
     @property
     def slug(self) -> str:

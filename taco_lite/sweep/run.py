@@ -6,7 +6,7 @@ tokens) is trained with several seeds, evaluated on one split, and summarised as
 (`sweep-test` for the default split).
 
 Rows and the score each one is ranked by (the paper's inference: the sum of the scores the run
-trained, TACO_SPEC §5):
+trained, docs/method.md §5):
 
 | row | losses | negatives | tokens of interest | ranked by |
 |---|---|---|---|---|

@@ -4,7 +4,7 @@
     python -m taco_lite.sweep.val_study --report        # table with paired intervals vs L1
 
 Each experiment trains the `sweep` preset's model (d = 64) without L3, changes one thing, and
-measures s1 retrieval (TACO_SPEC §2: s1 = text_global . video_global) on
+measures s1 retrieval (docs/method.md §2: s1 = text_global . video_global) on
 
 - *val*: an extra val world (`world.extra.eval_world(base, "val", 800)`, about 2,180 pairs,
   disjoint from train, test and comp), the first `--n-eval` pairs (default 2,000), and

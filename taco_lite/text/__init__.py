@@ -1,4 +1,4 @@
-"""Text: the tokenizer and vocabulary, spaCy POS tags, tokens of interest and idf (TACO_SPEC §3)."""
+"""Text: the tokenizer and vocabulary, spaCy POS tags, tokens of interest and idf (docs/method.md §3)."""
 
 from taco_lite.text.tokenizer import (
     CLS,

@@ -1,4 +1,4 @@
-"""Tokens of interest and their idf weights: the w[i, p] of Eq. 4 (TACO_SPEC §3).
+"""Tokens of interest and their idf weights: the w[i, p] of Eq. 4 (docs/method.md §3).
 
 L2 only looks at tokens whose UPOS tag is in `pos_tags` (NOUN and VERB by default; Table 4
 ablates the choice) and weighs each by its idf, built from the training captions, so that rare,

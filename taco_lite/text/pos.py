@@ -1,6 +1,6 @@
 """Tokens of interest and their weights: spaCy UPOS tags, idf, and caption checks.
 
-TACo's token-level loss L2 (paper Eq. 4, TACO_SPEC §3) only looks at *tokens of interest*,
+TACo's token-level loss L2 (paper Eq. 4, docs/method.md §3) only looks at *tokens of interest*,
 words whose part of speech is in `pos_tags`, and weighs each by its idf. The code lives in
 three modules; this one gathers their names, so `from taco_lite.text import pos` and
 `pos.tag_captions(...)` keep working:

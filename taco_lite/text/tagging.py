@@ -1,4 +1,4 @@
-"""UPOS tags from spaCy: the pipeline, and cached tagging of captions (TACO_SPEC §3).
+"""UPOS tags from spaCy: the pipeline, and cached tagging of captions (docs/method.md §3).
 
 TACo's token-level loss L2 (paper Eq. 4) only looks at *tokens of interest*, picked by part of
 speech. The paper tags captions with spaCy's English pipeline (Sec. 3.2); this module loads that

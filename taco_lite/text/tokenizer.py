@@ -1,6 +1,6 @@
 """Words to ids: spaCy's rule-based tokenizer and a word-level vocabulary.
 
-The paper feeds BERT word pieces (TACO_SPEC §1). The kit trains a small text encoder from
+The paper feeds BERT word pieces (docs/method.md §1). The kit trains a small text encoder from
 scratch, so a word-level vocabulary is enough, and spaCy's English tokenizer needs no download
 (`spacy.blank("en")` is rules only). The tokens here are the same tokens the full English
 pipeline tags in `pos.py`, so one POS tag lines up with one id. Like BERT, every encoded text is

@@ -1,4 +1,4 @@
-"""One TACo training step: L = L1 + lambda_t * L2 + L3 (paper Eq. 6, TACO_SPEC §3-4).
+"""One TACo training step: L = L1 + lambda_t * L2 + L3 (paper Eq. 6, docs/method.md §3-4).
 
 `taco_step` runs the encoders once and hands their outputs to the pure functions of
 `taco_lite.losses` and `taco_lite.cascade`. Those functions come in through a `LossFns` bundle,
@@ -34,7 +34,7 @@ _DEFAULT_HOME = {
 
 @dataclass
 class LossFns:
-    """The functional core of TACO_SPEC §8; any field left as None gets the package's own.
+    """The functional core of docs/method.md §8; any field left as None gets the package's own.
 
     Signatures (B pairs, n tokens, m frames, d width, k = k_neg):
       sentence_nce(text_global[B,d], video_global[B,d], tau, symmetric) -> scalar   (L1, Eq. 3)
@@ -103,7 +103,7 @@ class StepOutput:
 
 
 def check_k_neg(k_neg: int, B: int) -> None:
-    """K' hard negatives per anchor need at least K' + 1 pairs in the batch (TACO_SPEC §4)."""
+    """K' hard negatives per anchor need at least K' + 1 pairs in the batch (docs/method.md §4)."""
     if k_neg > B - 1:
         raise ValueError(
             f"k_neg={k_neg} but this batch has B={B} pairs, so each anchor has only {B - 1} "

@@ -1,6 +1,6 @@
 """Tagged captions drawn with spaCy's displaCy: every word's UPOS tag, and the tokens of interest.
 
-Notebook 01 shows what the token-level loss L2 (paper Eq. 4, TACO_SPEC §3) looks at. displaCy
+Notebook 01 shows what the token-level loss L2 (paper Eq. 4, docs/method.md §3) looks at. displaCy
 draws two pictures of one tagged caption, both from *manual* data, so no parser is needed (the
 kit's pipeline has none, see `text.tagging.load_nlp`):
 

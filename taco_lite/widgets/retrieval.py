@@ -15,7 +15,7 @@ from taco_lite.widgets.state import ExplorerState, encode_caption
 
 __all__ = ["EXAMPLE_QUERY", "RERANK_K", "on_query_change"]
 
-RERANK_K = 16  # candidates re-scored by fusion (cascade inference, TACO_SPEC §5)
+RERANK_K = 16  # candidates re-scored by fusion (cascade inference, docs/method.md §5)
 EXAMPLE_QUERY = "the pink ball spun"
 
 
@@ -23,7 +23,7 @@ EXAMPLE_QUERY = "the pink ball spun"
 def on_query_change(state: ExplorerState, text: str, model: str, k: int = 5) -> RenderResult:
     """Retrieval browser: the top-k test clips for a typed query, with their scores.
 
-    Ranking as at test time (TACO_SPEC §5): s1 / tau1 + lambda_t * s2 / tau2 over every test
+    Ranking as at test time (docs/method.md §5): s1 / tau1 + lambda_t * s2 / tau2 over every test
     clip (from the cached embeddings), then the top RERANK_K re-scored with + s3 for models
     trained with L3 (cascade inference). Empty and all-[UNK] queries give a message.
     """
