@@ -14,6 +14,7 @@ from taco_lite.viz.figures import (
     plot_clip,
     plot_token_frame_alignment,
     retrieval_results_png,
+    show,
 )
 from taco_lite.viz.tags import interest_spans, render_tagged, tag_row
 
@@ -31,6 +32,7 @@ __all__ = [
     "plot_cascade_candidates",
     "retrieval_results_png",
     "figure_png",
+    "show",
     "tag_row",
     "interest_spans",
     "render_tagged",

@@ -1,7 +1,11 @@
 """Every figure of the kit, drawn through one style helper so that they look alike.
 
-Figures return a matplotlib `Figure` and never call `plt.show()`: notebooks display them,
-scripts save them. New figures go in this module and start with `kit_style()`.
+Figures return a bare matplotlib `Figure` (never one that pyplot manages) and never call
+`plt.show()`. Scripts save them; a notebook cell shows one with `show(fig)`, the one path by
+which a kit figure reaches a cell's output. Why: a pyplot figure is drawn by the inline backend
+at the end of the cell *and* again as the cell's value, while a bare figure assigned to a name
+is drawn by neither (issue 19: three central figures never appeared, one appeared twice).
+New figures go in this module and start with `_new_figure` (which calls `kit_style()`).
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ def plot_clip(world: World, clip_id: int, ax: Axes | None = None, max_frames: in
     Frames of a step are framed in that step's colour; background frames have no frame.
     Each caption is printed under its step, with the task name in the title.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     kit_style()
@@ -54,7 +57,8 @@ def plot_clip(world: World, clip_id: int, ax: Axes | None = None, max_frames: in
         x0 = pad + t * (W + pad)
         strip[pad : pad + H, x0 : x0 + W] = frames[t]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(max(WIDE_WIDTH, T * 0.42), 2.6))
+        fig = _new_figure(max(WIDE_WIDTH, T * 0.42), 2.6)
+        ax = fig.add_subplot()
     else:
         fig = ax.figure
     ax.imshow(strip, interpolation="nearest")
@@ -107,6 +111,25 @@ def _new_figure(width: float, height: float) -> Figure:
 
     kit_style()
     return Figure(figsize=(width, height))
+
+
+def show(fig: Figure, dpi: int = 100) -> None:
+    """Show `fig` once in the running notebook cell's output (an image/png), then free it.
+
+    Returns None, so a cell that ends in `viz.show(...)` prints nothing else. Outside IPython
+    (a script, a test) it only closes the figure. It draws the PNG itself instead of relying on
+    the inline backend, so that bare and pyplot figures alike appear exactly once.
+    """
+    import matplotlib.pyplot as plt
+
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # no IPython: nothing to show into
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Image(data=figure_png(fig, dpi=dpi)))
+    plt.close(fig)  # a no-op for a bare figure; stops the inline backend drawing it again
 
 
 def frame_strip(frames, pad: int = 2, fill: int = 255):

@@ -1,8 +1,8 @@
 """Small figures for the lesson notebooks 00-05, in the kit's look (`viz.kit_style`).
 
 Why a separate module: `viz.py` holds the kit's shared figures (clips, alignment explorers);
-these are single-purpose plots that only the graded notebooks need. Like `viz.py`, every
-function returns a matplotlib `Figure` and never calls `plt.show()`.
+these are single-purpose plots that only the graded notebooks need. Like `viz.figures`, every
+function returns a bare matplotlib `Figure` (no pyplot) that a notebook shows with `viz.show`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from taco_lite.viz import FIG_WIDTH, STEP_COLOURS, kit_style
+from taco_lite.viz import FIG_WIDTH, STEP_COLOURS, kit_style, show
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "show",  # viz.show, here too so that a notebook importing only this module can show
     "plot_loss_curves",
     "plot_negative_scores",
     "plot_split_sizes",
@@ -25,10 +26,11 @@ __all__ = [
 
 
 def _figure(width: float = FIG_WIDTH, height: float = 3.6, ncols: int = 1) -> tuple[Figure, Any]:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     kit_style()
-    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(1, ncols, squeeze=False)
     return fig, axes[0]
 
 
