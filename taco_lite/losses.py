@@ -367,12 +367,12 @@ def token_nce(
 
 
 # --------------------------------------------------------------------------------------------
-# L3: fusion level over cascade samples (Eqs. 5-6)
+# L3: fusion level over cascade samples (Eq. 5)
 # --------------------------------------------------------------------------------------------
 
 
 def fusion_nce(logits: torch.Tensor) -> torch.Tensor:
-    """L3, the fusion-level loss over cascade-sampled pairs (paper Eqs. 5-6).
+    """L3, the fusion-level loss over cascade-sampled pairs (paper Eq. 5).
 
     logits: (A, 1 + k), one row per anchor, s3 of the positive in column 0 and of the anchor's
     k negatives after it. In training A = 2B: rows 0..B-1 are text anchors, rows B..2B-1 video

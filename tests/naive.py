@@ -67,7 +67,7 @@ def token_nce(token_scores, token_weights, tau=1.0) -> float:
 
 
 def fusion_nce(logits) -> float:
-    """Eqs. 5-6: mean over anchor rows of -log softmax(row)[0]."""
+    """L3, Eq. 5: mean over anchor rows of -log softmax(row)[0]."""
     A, cols = logits.shape
     total = 0.0
     for a in range(A):

@@ -1,7 +1,7 @@
 """The encoders the downstream tasks compare: sweep checkpoints (trained here when missing) and a
 random-init floor, plus the caption idf they were trained with.
 
-Which data an encoder is trained on is a `TrainConfig.data` string (`data/sources.py`): "" for
+Which data an encoder is trained on is a `TrainConfig.data` string (`taco_lite/data/sources.py`): "" for
 the shipped world, "world:PATH" or "features:PATH"; the checkpoint records it.
 """
 
