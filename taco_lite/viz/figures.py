@@ -162,7 +162,8 @@ def plot_token_frame_alignment(
     frames: uint8 (m, H, W, 3); matrix: (n, m) what the heatmap shows (dot products or the
     softmax over frames); tokens: n row labels (e.g. "ball  NOUN"); interest: n flags, tokens
     of interest get red bold labels; best_frames: n frame indices, marked with a black dot
-    (the frame that wins Eq. 4's max); gold: optional bool (n, m), gold frames outlined in
+    (the frame that wins Eq. 4's max), None for a row without one (e.g. a word with no gold
+    frame in a gold-only picture: no dot is drawn); gold: optional bool (n, m), gold frames outlined in
     green, and frames that are gold for any shown token outlined in the strip.
     """
     import numpy as np
@@ -221,8 +222,9 @@ def plot_token_frame_alignment(
         for p, k in zip(*np.nonzero(gold), strict=True):
             ax_map.add_patch(Rectangle((k + 0.06, p + 0.06), 0.88, 0.88, fill=False, lw=2.0,
                                        ec=GOLD_COLOUR))  # fmt: skip
-    ax_map.scatter(np.asarray(best_frames) + 0.5, np.arange(n) + 0.5, s=28, c="white",
-                   edgecolors=BEST_COLOUR, linewidths=1.2, zorder=3)  # fmt: skip
+    dotted = [p for p, k in enumerate(best_frames) if k is not None]  # None: no best frame
+    ax_map.scatter([best_frames[p] + 0.5 for p in dotted], [p + 0.5 for p in dotted], s=28,
+                   c="white", edgecolors=BEST_COLOUR, linewidths=1.2, zorder=3)  # fmt: skip
     return fig
 
 
