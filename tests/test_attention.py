@@ -215,3 +215,24 @@ def test_check_word_frame_block_names_the_typical_mistakes():
 
     with pytest.raises(NotImplementedError):
         course.check_word_frame_block(todo, verbose=False)
+
+
+def test_pick_median_clip_skips_clips_that_gold_covers():
+    """Issue 19: a clip whose gold frames cover it scores 100% for any model: not eligible."""
+    from types import SimpleNamespace
+
+    from taco_lite.widgets.screenshots import gold_coverage, pick_median_clip
+
+    acc = torch.tensor([1.0, 0.5, 0.0, 0.5])
+    scored = torch.tensor([2, 2, 2, 2])
+    cov = torch.tensor([1.0, 0.4, 0.5, 0.9])
+    assert pick_median_clip(acc, scored) == 1  # without the bound: 0, .5, .5, 1 -> .5
+    assert pick_median_clip(acc, scored, coverage=cov) == 2  # rows 1, 2: 0, .5 -> 0
+    with pytest.raises(ValueError, match="gold frames on <= 50%"):
+        pick_median_clip(acc, scored, coverage=torch.ones(4))
+    gold = torch.zeros(2, 4, 3, dtype=torch.bool)
+    gold[0, 1, 0] = gold[0, 2, 1] = True  # clip 0: frames 0, 1 of 3 -> 2/3
+    gold[1, 0, :] = True  # clip 1: only [CLS] "grounded": not a word -> 0
+    emb = SimpleNamespace(gold_frames=gold, text_mask=torch.tensor([[T, T, T, T]] * 2),
+                          video_mask=torch.ones(2, 3, dtype=torch.bool))  # fmt: skip
+    assert torch.allclose(gold_coverage(emb), torch.tensor([2 / 3, 0.0]))

@@ -3,9 +3,12 @@
     python -m taco_lite.widgets.screenshots            # -> docs/screenshots/*.png + .md
 
 The clip is not hand-picked. Rule (`pick_median_clip`): among the test clips with at least
-`min_words` words that have gold frames, take TACo's per-clip grounding accuracy under the
+`min_words` words that have gold frames *and whose gold frames cover at most half of the clip*
+(`gold_coverage` <= `max_coverage` = 0.5), take TACo's per-clip grounding accuracy under the
 token . frame view, its lower median over those clips, and the first clip (lowest test row)
-with exactly that accuracy. The figures are the PNGs the explorer itself shows
+with exactly that accuracy. Why the coverage bound: on a clip whose gold frames cover every
+frame, any best frame is gold, both models score 100% and the picture cannot separate them
+(the previous rule picked such a clip, issue 19); at most half keeps chance at or below 50%. The figures are the PNGs the explorer itself shows
 (`render.render_alignment`), for each view in `VIEWS_SHOWN`, TACo on the left and the L1
 baseline on the right; plus the per-clip grounding histogram over the whole test split
 (`viz.lessons.plot_grounding_histogram`). A markdown note beside them records the rule, the
@@ -29,6 +32,7 @@ __all__ = [
     "VIEWS_SHOWN",
     "HISTOGRAM_VIEWS",
     "pick_median_clip",
+    "gold_coverage",
     "grounding_by_view",
     "side_by_side_png",
     "write_screenshots",
@@ -40,15 +44,41 @@ HISTOGRAM_VIEWS = ("dot", "centred", "attention")
 PAIR = ("TACo", "baseline (L1)")
 
 
-def pick_median_clip(acc: torch.Tensor, scored: torch.Tensor, min_words: int = 2) -> int:
+MAX_COVERAGE = 0.5
+
+
+def gold_coverage(emb) -> torch.Tensor:
+    """(N,) share of each clip's real frames that are gold for at least one of its words."""
+    from taco_lite.evaluate.attention import caption_words
+
+    words = caption_words(emb.text_mask)  # (N, n)
+    gold = (emb.gold_frames & words[:, :, None]).any(dim=1) & emb.video_mask  # (N, m)
+    return gold.sum(1).float() / emb.video_mask.sum(1).clamp_min(1).float()  # (N,)
+
+
+def pick_median_clip(
+    acc: torch.Tensor,
+    scored: torch.Tensor,
+    min_words: int = 2,
+    coverage: torch.Tensor | None = None,
+    max_coverage: float = MAX_COVERAGE,
+) -> int:
     """The row of the first clip whose accuracy is the lower median over eligible clips.
 
-    acc: (N,) per-clip accuracy (NaN = nothing scored); scored: (N,) words scored per clip.
-    Eligible: scored >= min_words. Lower median: the ((k - 1) // 2)-th of the k sorted values.
+    acc: (N,) per-clip accuracy (NaN = nothing scored); scored: (N,) words scored per clip;
+    coverage: optional (N,) share of gold frames per clip (`gold_coverage`). Eligible:
+    scored >= min_words and, when coverage is given, coverage <= max_coverage. Lower median:
+    the ((k - 1) // 2)-th of the k sorted values.
     """
     ok = (scored >= min_words) & ~torch.isnan(acc)  # (N,)
+    if coverage is not None:
+        ok &= coverage <= max_coverage
     if not bool(ok.any()):
-        raise ValueError(f"no clip has >= {min_words} scored words: lower min_words")
+        raise ValueError(
+            f"no clip has >= {min_words} scored words"
+            + ("" if coverage is None else f" and gold frames on <= {max_coverage:.0%} of it")
+            + ": lower min_words or raise max_coverage"
+        )
     values = acc[ok].sort().values  # (k,)
     median = values[(values.numel() - 1) // 2]
     rows = torch.nonzero(ok & (acc == median)).flatten()
@@ -107,20 +137,26 @@ def write_screenshots(state: ExplorerState, out: Path, min_words: int = 2) -> di
     out.mkdir(parents=True, exist_ok=True)
     by_view = grounding_by_view(state)
     acc, scored = by_view["dot"]["TACo"]
-    row = pick_median_clip(acc, scored, min_words)
-    record: dict = {"row": row, "seg_id": state.seg_ids[row], "caption": state.caption_of(row)}
+    coverage = gold_coverage(state.embedded["TACo"])
+    row = pick_median_clip(acc, scored, min_words, coverage, MAX_COVERAGE)
+    eligible = int(((scored >= min_words) & ~torch.isnan(acc) & (coverage <= MAX_COVERAGE)).sum())
+    record: dict = {"row": row, "seg_id": state.seg_ids[row], "caption": state.caption_of(row),
+                    "coverage": float(coverage[row]), "eligible": eligible}  # fmt: skip
     lines = [
         "# Alignment explorer figures: TACo vs the L1 baseline",
         "",
         "Written by `python -m taco_lite.widgets.screenshots` from the shipped checkpoints",
         "(`data/checkpoints/taco.pt`, `baseline_l1.pt`) on the test split.",
         "",
-        f"**Clip rule.** Among test clips with >= {min_words} words that have gold frames, the",
-        "first (lowest test row) whose TACo grounding accuracy in the token . frame view equals",
-        "the lower median of that accuracy over those clips. Not the best clip: a typical one.",
+        f"**Clip rule.** Among test clips with >= {min_words} words that have gold frames and",
+        f"whose gold frames cover at most {MAX_COVERAGE:.0%} of the clip ({eligible} clips; on a",
+        "clip covered by gold every best frame is gold and both models score 100%), the first",
+        "(lowest test row) whose TACo grounding accuracy in the token . frame view equals the",
+        "lower median of that accuracy over those clips. Not the best clip: a typical one that",
+        "can separate the models.",
         "",
         f"Chosen: test row {row} (world segment {record['seg_id']}), caption "
-        f"{record['caption']!r}.",
+        f"{record['caption']!r}; gold frames cover {record['coverage']:.0%} of it.",
         "",
         "| view | TACo on this clip | L1 on this clip | file |",
         "|---|---|---|---|",
