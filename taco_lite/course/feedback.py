@@ -32,7 +32,9 @@ __all__ = ["TOL", "CheckFailed", "CheckReport", "rel_error"]
 
 
 class CheckFailed(AssertionError):
-    """A check found a mistake; the message lists every failed probe with a hint."""
+    """A check found a mistake; the message lists every failed probe with a hint (`.report`)."""
+
+    report: CheckReport | None = None
 
 
 def rel_error(x: Any, y: Any) -> float:
@@ -130,10 +132,12 @@ class CheckReport:
         if verbose:
             print(report)
         if report.failures:
-            raise CheckFailed(
+            error = CheckFailed(
                 f"{report.name} failed {len(report.failures)} check(s):\n- "
                 + "\n- ".join(report.failures)
             )
+            error.report = report  # the hints, in order, for tools and tests
+            raise error
         return report
 
 

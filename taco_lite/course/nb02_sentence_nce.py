@@ -108,7 +108,10 @@ def check_video_global(fn: Callable, verbose: bool = True, part: Part = None) ->
     want = _ref_video_global(x, mask)
     probe = "masked mean against the reference (B=3, m=5, padded videos)"
     got = _call(report, probe, fn, x, mask)
-    if got is not None and _is_tensor(report, probe, got, (B, d)):
+    if isinstance(got, torch.Tensor) and got.dim() == 2 and tuple(got.shape) != (B, d):
+        report.fail(probe, f"you averaged over the wrong axis: got shape {tuple(got.shape)}, but "
+                           f"frames are dim=1 of (B, m, d), so x_bar is (B, d) = {(B, d)}")  # fmt: skip
+    elif got is not None and _is_tensor(report, probe, got, (B, d)):
         kept = x * mask[:, :, None]
         mistakes = [
             (x.mean(1), "padded frames were averaged in: average over valid frames only (video_mask)"),
@@ -116,9 +119,6 @@ def check_video_global(fn: Callable, verbose: bool = True, part: Part = None) ->
             (kept.sum(1), "you summed; x_bar is the *mean* over valid frames"),
         ]  # fmt: skip
         _expect(report, probe, got, want, "compare with (x * mask).sum(1) / mask.sum(1)", mistakes)
-    elif isinstance(got, torch.Tensor) and got.dim() == 2 and tuple(got.shape) != (B, d):
-        report.fail(probe, f"you averaged over the wrong axis: frames are dim=1 of (B, m, d), "
-                           f"so x_bar is (B, d) = {(B, d)}")  # fmt: skip
     report.section = "edge cases"
     probe = "padded frames hold huge values: your result unchanged"
     noisy = x.clone()
