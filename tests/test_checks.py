@@ -43,22 +43,31 @@ def test_rel_error_basics():
 # ------------------------------------------------------------------ references pass
 
 
-SOLVED = [  # (check, notebook, the learner's function in that notebook)
-    (checks.check_sentence_nce, "02", "my_sentence_nce"),
-    (checks.check_video_global, "02", "my_video_global"),
-    (checks.check_token_video_scores, "03", "my_token_video_scores"),
-    (checks.check_token_nce, "03", "my_token_nce"),
-    (checks.check_pair_scores, "04", "my_pair_scores"),
-    (checks.check_hard_negatives, "04", "my_hard_negatives"),
-    (checks.check_fusion_nce, "04", "my_fusion_nce"),
-    (checks.check_recall_at_k, "05", "my_recall_at_k"),
-    (checks.check_retrieval_ranks, "06", "my_retrieval_ranks"),
-    (checks.check_softmax_over_frames, "07", "softmax_over_frames"),
-    (checks.check_word_frame_block, "07", "word_frame_block"),
-    (checks.check_interest_mask, "01", "my_interest_mask"),
-    (checks.check_idf_table, "01", "my_idf_table"),
-    (checks.check_token_weights, "01", "my_token_weights"),
-]
+def _solved() -> list[tuple]:
+    """(check, notebook, function) for every exercise of every notebook that has a
+    `check_<name>` without a world argument: a new exercise is tested without being listed."""
+    import ast
+    import inspect
+
+    found = []
+    for path in checks.lesson_notebooks():
+        for cell in checks.read_notebook(path).cells:
+            if cell.cell_type != "code" or checks.cell_role(cell) != "exercise":
+                continue
+            defs = [n.name for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef)]
+            check = getattr(checks, f"check_{defs[0].removeprefix('my_')}", None) if len(defs) == 1 else None
+            if check is not None and "world" not in inspect.signature(check).parameters:
+                found.append((check, path.name[:2], defs[0]))
+    return found
+
+
+SOLVED = _solved()
+
+
+def test_the_discovery_finds_the_exercises():
+    names = {n for _, _, n in SOLVED}
+    assert {"my_token_nce", "my_pair_scores", "softmax_over_frames", "my_retrieval_ranks"} <= names
+    assert len(SOLVED) >= 15
 
 
 @pytest.mark.parametrize("check, nb, name", SOLVED, ids=[n for _, _, n in SOLVED])
@@ -92,7 +101,9 @@ KIT_CALLS = {  # exercise -> a learner's function that only calls the kit's own 
 @pytest.mark.parametrize("check, nb, name", SOLVED, ids=[n for _, _, n in SOLVED])
 def test_a_function_that_calls_the_kit_fails_every_section(check, nb, name):
     exercise = name.removeprefix("my_")
-    fn = KIT_CALLS[exercise]
+    if not checks.KIT_ANSWERS.get(exercise) and exercise not in KIT_CALLS:
+        pytest.skip(f"the package has no answer to {exercise}")
+    fn = KIT_CALLS.get(exercise, lambda *a, **k: checks.reference(exercise)(*a, **k))
     with pytest.raises(checks.CheckFailed) as info:
         check(fn, verbose=False)
     report = info.value.report

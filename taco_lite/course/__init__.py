@@ -10,12 +10,12 @@ Notebooks do `from taco_lite import course as checks` and call the names below.
 - notebooks.py: the lesson notebooks as files (read, write, each cell's nbgrader role).
 - student.py, runner.py, grading.py: student versions, executed copies, nbgrader autograde.
 - cli.py: the command line, `python -m taco_lite.course release --out build/student`
-  (also `execute`, `autograde`).
+  (also `execute [--times]`, `autograde` with a per-cell breakdown, `feedback`).
 """
 
 from taco_lite.course.cli import build_parser, main
 from taco_lite.course.feedback import TOL, CheckFailed, CheckReport, rel_error
-from taco_lite.course.grading import GradeResult, autograde
+from taco_lite.course.grading import GradeResult, autograde, feedback
 from taco_lite.course.integrity import KIT_ANSWERS, KitAnswerUsed, kit_hidden, run_as_student
 from taco_lite.course.nb00_world import check_gold_clip_frames, check_segments_with_noun
 from taco_lite.course.nb01_pos import check_idf_table, check_interest_mask, check_token_weights
@@ -108,6 +108,7 @@ __all__ = [
     "execute",
     "GradeResult",
     "autograde",
+    "feedback",
     "build_parser",
     "main",
 ]
