@@ -49,6 +49,9 @@ def check_pair_scores(fn: Callable, verbose: bool = True, part: Part = None) -> 
         report.fail(probe, f"your function changed its input(s) {changed} in place (e.g. "
                            "+=, masked_fill_, or writing into a slice): the trainer reuses them. "
                            "Compute into a new tensor (torch.where returns one)")  # fmt: skip
+    elif isinstance(got, torch.Tensor) and tuple(got.shape) == (B, n):
+        report.fail(probe, f"got shape {(B, n)}, one value per token: you summed over the videos j "
+                           "(dim=2); sum over the tokens p (dim=1), keeping (B, B)")  # fmt: skip
     elif got is not None and _is_tensor(report, probe, got, (B, B)):
         masked = torch.where(mask[:, :, None], tok, 0.0)  # (B, n, B)
         mistakes = [
