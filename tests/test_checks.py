@@ -458,3 +458,15 @@ def test_the_first_hint_names_the_mistake_and_no_other_hint_fires(label, check, 
     wrong = [(w, h) for h in hints for w in never if w in h]
     assert not wrong, f"{label}: a hint for a mistake it does not contain: {wrong}"
     assert str(info.value).strip(), "a failing check raises with a message"
+
+
+def test_a_partly_right_answer_keeps_the_points_of_the_parts_it_gets_right():
+    """Issue 19: "a student who only forgot tau gets 0/3". Now values fail, gradients pass."""
+    def no_tau(s, w, tau=1.0):
+        return _l2(s, w, 1.0)
+
+    with pytest.raises(checks.CheckFailed, match="ignores tau"):
+        checks.check_token_nce(no_tau, verbose=False, part="values")
+    checks.check_token_nce(no_tau, verbose=False, part="gradients")
+    with pytest.raises(ValueError, match="sections are"):
+        checks.check_token_nce(no_tau, verbose=False, part="shapes")
