@@ -189,7 +189,15 @@ def test_grounding_histogram_figure_and_its_errors():
 def test_check_word_frame_block_names_the_typical_mistakes():
     from taco_lite import course
 
-    course.check_word_frame_block(attention.word_frame_block, verbose=False)
+    def mine(a, t, v):  # a learner's answer (the kit's own fails the check: course/integrity.py)
+        n = t.shape[0]
+        block = a[:n, n:] * (t[:, None] & v[None, :]).to(a.dtype)
+        total = block.sum(1, keepdim=True)
+        return torch.where(total > 0, block / total.clamp_min(1e-30), torch.zeros_like(block))
+
+    course.check_word_frame_block(mine, verbose=False)
+    with pytest.raises(course.CheckFailed, match="kit's own"):
+        course.check_word_frame_block(attention.word_frame_block, verbose=False)
 
     def keep(t, v):
         return (t[:, None] & v[None, :]).double()

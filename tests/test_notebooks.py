@@ -394,3 +394,20 @@ def test_student_notebook_fails_only_with_not_implemented(path: Path, autograded
     assert set(graded) <= failed, (
         f"{path.name}: grade cells {sorted(set(graded) - failed)} pass without any work"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_parameters_cell_and_every_exercise_checked_right_away(path: Path):
+    """Every notebook (06 and 07 included, issue 19): a `parameters` cell reading TACO_FAST, and
+    each exercise cell followed by its grade cell(s)."""
+    nb = course.read_notebook(path)
+    assert any(
+        "TACO_FAST" in c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])
+    ), f"{path.name}: no parameters cell (tag `parameters`) reading TACO_FAST"
+    roles = [course.cell_role(c) for c in nb.cells]
+    for k, role in enumerate(roles):
+        gid = nb.cells[k].metadata.get("nbgrader", {}).get("grade_id")
+        if role == "exercise" and gid != "ex05_your_functions":
+            assert k + 1 < len(roles) and roles[k + 1] == "grade", (
+                f"{path.name} cell {k} ({gid}): an exercise must be followed by its grade cell"
+            )

@@ -2,7 +2,9 @@
 
     python -m taco_lite.course release --out build/student     # student versions
     python -m taco_lite.course execute --out notebooks/executed  # executed copies to browse
-    python -m taco_lite.course autograde                         # solutions vs untouched copies
+    python -m taco_lite.course autograde [--keep DIR]            # solutions vs untouched copies
+    python -m taco_lite.course feedback DIR [--student S]        # nbgrader's HTML feedback
+    python -m taco_lite.course points                            # docs/instructors.md's table
 
 Why: student versions are *generated*, never kept by hand (nbgrader's rule), so that the
 solution and the stub can never drift apart. Release runs nbgrader's own preprocessors
@@ -23,9 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from taco_lite.course.grading import autograde
+from taco_lite.course.grading import autograde, feedback
 from taco_lite.course.notebooks import lesson_notebooks, read_notebook
-from taco_lite.course.runner import execute
+from taco_lite.course.runner import TIMES_FILE, execute, record_times
 from taco_lite.course.student import release
 
 __all__ = ["build_parser", "main"]
@@ -41,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("execute", help="write executed copies for browsing")
     e.add_argument("--out", default="notebooks/executed")
     e.add_argument("--fast", action="store_true", help="TACO_FAST=1 for the kernels")
+    e.add_argument("--times", help=f"merge the wall seconds per notebook into this JSON (the docs "
+                                   f"quote {TIMES_FILE})")  # fmt: skip
     a = sub.add_parser("autograde", help="nbgrader autograde: solutions and untouched releases")
     a.add_argument("--fast", action="store_true", help="TACO_FAST=1 for the kernels")
     a.add_argument("--keep", help="keep the course directory here instead of a temporary one")
@@ -48,19 +52,38 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument(
             "notebooks", nargs="*", help="notebooks (default: every notebooks/NN_*.ipynb)"
         )
+    sub.add_parser("points", help="the points / questions / run-time table of docs/instructors.md")
+    f = sub.add_parser("feedback", help="nbgrader generate_feedback in an autograded course dir")
+    f.add_argument("course", help="the course directory (e.g. autograde --keep DIR)")
+    f.add_argument("assignments", nargs="*", help="assignments, e.g. 03_token_nce (default: all)")
+    f.add_argument("--student", help="one student id (default: every student)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
-    chosen = [Path(n) for n in args.notebooks] or None
+    chosen = [Path(n) for n in getattr(args, "notebooks", [])] or None
     if args.command == "release":
         written = release(args.out, chosen)
         for w in written:
             print(w)
         return written
+    if args.command == "points":
+        from taco_lite.course.syllabus import points_table
+
+        table = points_table()
+        print(table)
+        return table
+    if args.command == "feedback":
+        written = feedback(args.course, args.assignments or None, args.student)
+        for w in written:
+            print(w)
+        return written
     if args.command == "execute":
-        return execute(args.out, chosen, fast=True if args.fast else None)
+        seconds = execute(args.out, chosen, fast=True if args.fast else None)
+        if args.times:
+            print("wrote", record_times(seconds, fast=args.fast, path=args.times))
+        return seconds
     nbs = chosen or lesson_notebooks()
     solutions = {p.name: read_notebook(p) for p in nbs}
     results = autograde(
@@ -71,4 +94,5 @@ def main(argv: Sequence[str] | None = None) -> Any:
     )
     for res in results:
         print(res)
+        print(res.breakdown())
     return results

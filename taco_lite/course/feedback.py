@@ -26,12 +26,15 @@ from typing import Any
 import torch
 
 TOL = 1e-6  # relative error accepted against the reference, in float64
+Part = str | Sequence[str] | None  # the section(s) a grade cell checks (CheckReport.only)
 
 __all__ = ["TOL", "CheckFailed", "CheckReport", "rel_error"]
 
 
 class CheckFailed(AssertionError):
-    """A check found a mistake; the message lists every failed probe with a hint."""
+    """A check found a mistake; the message lists every failed probe with a hint (`.report`)."""
+
+    report: CheckReport | None = None
 
 
 def rel_error(x: Any, y: Any) -> float:
@@ -63,44 +66,93 @@ def _plain(x: Any) -> Any:
 
 @dataclass
 class CheckReport:
-    """What one `check_*` call found: one line per probe, and the failures with their hints."""
+    """What one `check_*` call found: one line per probe, and the failures with their hints.
+
+    Each probe belongs to a *section* ("values", "edge cases", "gradients", ...; set
+    `report.section` before the probe). A grade cell worth part of an exercise's points checks
+    one or more sections: `finish(verbose, part="gradients")` prints and raises for those only,
+    so a partly right answer earns the points of the parts it gets right (issue 19).
+    """
 
     name: str
-    lines: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    entries: list[tuple[str, str, str, str]] = field(default_factory=list)  # section, status, line, hint
+    section: str = "values"
+
+    @property
+    def lines(self) -> list[str]:
+        return [f"  {status:<5} {line}" for _, status, line, _ in self.entries]
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{line}\n        -> {hint}" for _, st, line, hint in self.entries if st == "FAIL"]
+
+    @property
+    def sections(self) -> list[str]:
+        return list(dict.fromkeys(sec for sec, *_ in self.entries))
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
+    @property
+    def hints(self) -> list[str]:
+        """The hints of the failed probes, in the order they were printed."""
+        return [hint for _, st, _, hint in self.entries if st == "FAIL"]
+
     def ok(self, line: str) -> None:
-        self.lines.append(f"  ok    {line}")
+        self.entries.append((self.section, "ok", line, ""))
 
     def fail(self, line: str, hint: str) -> None:
-        self.lines.append(f"  FAIL  {line}")
-        self.failures.append(f"{line}\n        -> {hint}")
+        self.entries.append((self.section, "FAIL", line, hint))
+
+    def skip(self, line: str, why: str) -> None:
+        """A probe not run because an earlier one failed (its answer would be misleading)."""
+        self.entries.append((self.section, "skip", f"{line} ({why})", ""))
+
+    def only(self, part: str | Sequence[str] | None) -> CheckReport:
+        """The report restricted to the section(s) `part` (None: everything)."""
+        if part is None:
+            return self
+        wanted = [part] if isinstance(part, str) else list(part)
+        unknown = [p for p in wanted if p not in self.sections]
+        if unknown:
+            raise ValueError(
+                f"{self.name} has no section {unknown}: its sections are {self.sections}"
+            )
+        kept = [e for e in self.entries if e[0] in wanted]
+        return CheckReport(f"{self.name} [{', '.join(wanted)}]", kept)
 
     def __str__(self) -> str:
         head = f"{self.name}: {'all checks passed' if self.passed else 'some checks FAILED'}"
         return "\n".join([head, *self.lines])
 
-    def finish(self, verbose: bool) -> CheckReport:
+    def finish(self, verbose: bool, part: str | Sequence[str] | None = None) -> CheckReport:
+        """Print (verbose) and raise `CheckFailed` if a probe of `part` failed; returns the report."""
+        report = self.only(part)
         if verbose:
-            print(self)
-        if self.failures:
-            raise CheckFailed(
-                f"{self.name} failed {len(self.failures)} check(s):\n- "
-                + "\n- ".join(self.failures)
+            print(report)
+        if report.failures:
+            error = CheckFailed(
+                f"{report.name} failed {len(report.failures)} check(s):\n- "
+                + "\n- ".join(report.failures)
             )
-        return self
+            error.report = report  # the hints, in order, for tools and tests
+            raise error
+        return report
 
 
 def _call(report: CheckReport, probe: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run the learner's fn; NotImplementedError propagates, any other error becomes a failure."""
+    """Run the learner's fn with the kit's answer hidden (integrity.py); NotImplementedError
+    propagates, any other error becomes a failure (None is returned)."""
+    from taco_lite.course.integrity import KitAnswerUsed, run_as_student
+
     try:
-        return fn(*args, **kwargs)
+        return run_as_student(report.name, fn, *args, **kwargs)
     except NotImplementedError:
         raise
+    except KitAnswerUsed as e:
+        report.fail(probe, str(e))
+        return None
     except Exception as e:  # the learner's code: report it, keep probing
         report.fail(probe, f"your function raised {type(e).__name__}: {e}")
         return None
@@ -187,14 +239,36 @@ def _is_tensor(report: CheckReport, probe: str, got: Any, shape: tuple[int, ...]
     return True
 
 
-def _gradcheck(report: CheckReport, fn: Callable, inputs: tuple, probe: str = "gradcheck") -> None:
-    """Compare autograd's gradients with finite differences (float64 inputs)."""
+def _gradcheck(
+    report: CheckReport, fn: Callable, inputs: tuple, learner: Callable, probe: str = "gradcheck"
+) -> None:
+    """Compare autograd's gradients with finite differences (float64 inputs), section "gradients".
+
+    fn: what gradcheck calls (often a lambda around `learner`, the learner's function); the
+    kit's answer is hidden from `learner` while it runs (integrity.py)."""
+    from taco_lite.course.integrity import KitAnswerUsed, kit_hidden, kit_objects
+
+    report.section = "gradients"
+    kit = kit_objects(report.name)
     try:
-        ok = torch.autograd.gradcheck(
-            fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=False
-        )
+        if id(learner) in kit:
+            raise KitAnswerUsed(f"this is the kit's own {kit[id(learner)][1]}, not yours")
+        with kit_hidden(report.name, learner) as called:
+            try:
+                ok = torch.autograd.gradcheck(
+                    fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=False
+                )
+            except Exception:
+                if called:
+                    raise KitAnswerUsed(f"your function calls the kit's own {called[0]}") from None
+                raise
+        if called:
+            raise KitAnswerUsed(f"your function calls the kit's own {called[0]}")
     except NotImplementedError:
         raise
+    except KitAnswerUsed as e:
+        report.fail(probe, f"{e}: write it yourself")
+        return
     except Exception as e:
         ok = False
         detail = f"{type(e).__name__}: {e}"

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from taco_lite.course.feedback import CheckReport, _call, _expect_equal
+from taco_lite.course.feedback import CheckReport, Part, _call, _expect_equal
 from taco_lite.course.references import _ref_gold_clip_frames, _ref_segments_with_noun
 
 __all__ = ["check_segments_with_noun", "check_gold_clip_frames"]
 
 
-def check_segments_with_noun(fn: Callable, world: Any, verbose: bool = True) -> CheckReport:
+def check_segments_with_noun(
+    fn: Callable, world: Any, verbose: bool = True, part: Part = None
+) -> CheckReport:
     """Exercise 00.1: `fn(world, noun, split) -> list[int]` of segment ids naming `noun`."""
     report = CheckReport("segments_with_noun")
     for noun, split in (("ball", "train"), ("star", "test"), ("cube", "val")):
@@ -33,10 +35,12 @@ def check_segments_with_noun(fn: Callable, world: Any, verbose: bool = True) -> 
         ok_line = f"{len(want)} segments, all correct"
         hint = f"expected {len(want)} segment ids, got {len(got_list)}; first expected: {want[:5]}"
         _expect_equal(report, probe, got_list, want, ok_line, hint, mistakes)
-    return report.finish(verbose)
+    return report.finish(verbose, part)
 
 
-def check_gold_clip_frames(fn: Callable, world: Any, verbose: bool = True) -> CheckReport:
+def check_gold_clip_frames(
+    fn: Callable, world: Any, verbose: bool = True, part: Part = None
+) -> CheckReport:
     """Exercise 00.2: `fn(world, seg_id, word) -> list[int]`, the word's gold frames in clip time."""
     report = CheckReport("gold_clip_frames")
     tried = 0
@@ -59,4 +63,4 @@ def check_gold_clip_frames(fn: Callable, world: Any, verbose: bool = True) -> Ch
             )
     if tried == 0:
         report.fail("probes", "no probe segment has a grounded word; is this the shipped world?")
-    return report.finish(verbose)
+    return report.finish(verbose, part)

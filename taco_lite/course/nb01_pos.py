@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from taco_lite.course.feedback import CheckReport, _call, _expect, _expect_equal
+from taco_lite.course.feedback import CheckReport, Part, _call, _expect, _expect_equal
 
 __all__ = ["check_interest_mask", "check_idf_table", "check_token_weights"]
 
 
-def check_interest_mask(fn: Callable, verbose: bool = True) -> CheckReport:
+def check_interest_mask(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
     """Exercise 01.1: `fn(tags, pos_tags) -> list[bool]`, True where the tag is in pos_tags."""
     report = CheckReport("interest_mask")
     tags = ["DET", "ADJ", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"]
@@ -37,10 +37,10 @@ def check_interest_mask(fn: Callable, verbose: bool = True) -> CheckReport:
         )
         ok_line = f"{sum(want)} of {len(tags)} tokens"
         _expect_equal(report, probe, got_list, want, ok_line, hint, mistakes)
-    return report.finish(verbose)
+    return report.finish(verbose, part)
 
 
-def check_idf_table(fn: Callable, verbose: bool = True) -> CheckReport:
+def check_idf_table(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
     """Exercise 01.2: `fn(token_lists) -> dict word -> idf` (docs/method.md §3, with the floor)."""
     from taco_lite.text.pos import IDF_FLOOR, idf_table
 
@@ -81,10 +81,10 @@ def check_idf_table(fn: Callable, verbose: bool = True) -> CheckReport:
             ]  # fmt: skip
             hint = "compare with idf = max(log(|D| / (1 + df)), IDF_FLOOR)"
             _expect(report, probe, g, w, hint, mistakes)
-    return report.finish(verbose)
+    return report.finish(verbose, part)
 
 
-def check_token_weights(fn: Callable, verbose: bool = True) -> CheckReport:
+def check_token_weights(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
     """Exercise 01.3: `fn(tokens, tags, idf, pos_tags) -> list[float]`, w[i, p] of Eq. 4."""
     from taco_lite.text.pos import token_weights
 
@@ -123,4 +123,4 @@ def check_token_weights(fn: Callable, verbose: bool = True) -> CheckReport:
         want = token_weights(tokens, tags, idf, {"DET", "ADP"})
         g = [float(x) for x in got]
         _expect(report, probe, g, want, "use the pos_tags argument, not a fixed set of tags")
-    return report.finish(verbose)
+    return report.finish(verbose, part)

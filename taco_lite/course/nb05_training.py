@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from taco_lite.course.feedback import CheckReport, _call, _expect, _gen, rel_error
+from taco_lite.course.feedback import CheckReport, Part, _call, _diagnose, _expect, _gen, rel_error
 from taco_lite.course.references import _reference_step
 
 __all__ = ["check_train_step", "overfit_one_batch", "check_recall_at_k", "check_device_step"]
@@ -46,13 +46,13 @@ def _tiny_setup(seed: int = 0) -> tuple[Any, Any, Any]:
     return model, batch, tcfg
 
 
-def check_train_step(fn: Callable, verbose: bool = True) -> CheckReport:
+def check_train_step(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
     """Exercise 05.1: `fn(model, batch, tcfg, fns, optimizer) -> float`, one optimiser step."""
     with _one_thread():
-        return _check_train_step(fn, verbose)
+        return _check_train_step(fn, verbose, part)
 
 
-def _check_train_step(fn: Callable, verbose: bool) -> CheckReport:
+def _check_train_step(fn: Callable, verbose: bool, part: Part) -> CheckReport:
     import copy
 
     from taco_lite.train.step import LossFns
@@ -73,24 +73,53 @@ def _check_train_step(fn: Callable, verbose: bool) -> CheckReport:
         params_ref = torch.cat([p.detach().flatten() for p in twin.parameters()])
         start = torch.cat([p.detach().flatten() for p in _tiny_setup(0)[0].parameters()])
         err = rel_error(params, params_ref)
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        stale = bool(grads) and all(bool((gr == 0.5).all()) for gr in grads)
         if err < 1e-5 and loss_ok:
             report.ok(f"{probe}: parameters relative error {err:.1e} (expect < 1e-5)")
         elif rel_error(params, start) == 0.0:
-            report.fail(
-                probe, "the parameters did not change: call optimizer.step() after backward()"
-            )
+            if grads and not stale and any(bool(gr.abs().sum() > 0) for gr in grads):
+                hint = "the parameters did not change: call optimizer.step() after backward()"
+            else:
+                hint = ("the gradients were cleared before the step, so the step changed nothing: "
+                        "call optimizer.zero_grad() *before* backward(), then optimizer.step()")
+            report.fail(probe, hint)
         elif err >= 1e-5:
-            report.fail(
-                probe,
-                "the update differs from the reference: call optimizer.zero_grad() before "
-                "backward(), or old gradients are added in",
-            )
+            report.fail(probe, _diagnose(params, _step_mistakes(batch, tcfg), (
+                "the update differs from the reference: zero the gradients, backward() on "
+                "out.total (L = L1 + lambda_t L2 + L3), then optimizer.step()")))
         else:
             report.fail(
                 probe,
                 f"return the total loss as a float (before the step): expected {want:.4f}, got {got}",
             )
-    return report.finish(verbose)
+    return report.finish(verbose, part)
+
+
+def _step_mistakes(batch: Any, tcfg: Any) -> list[tuple[torch.Tensor, str]]:
+    """The parameters after one step of each known wrong step (same start, stale gradients)."""
+    from taco_lite.train.step import LossFns, taco_step
+
+    def run(backward_on: str, zero: bool) -> torch.Tensor:
+        model = _tiny_setup(0)[0]
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 0.5)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        if zero:
+            opt.zero_grad(set_to_none=True)
+        out = taco_step(model, batch, tcfg, LossFns())
+        getattr(out, backward_on).backward()
+        opt.step()
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    return [
+        (run("total", zero=False), "old gradients were added in: call optimizer.zero_grad() "
+                                   "before backward()"),
+        (run("L1", zero=True), "you called backward() on L1 only: backward() on out.total, "
+                               "the sum L1 + lambda_t L2 + L3"),
+        (run("L1", zero=False), "you called backward() on L1 only (use out.total) and old "
+                                "gradients were added in (call optimizer.zero_grad() first)"),
+    ]  # fmt: skip
 
 
 def overfit_one_batch(
@@ -110,8 +139,10 @@ def overfit_one_batch(
         return [float(step_fn(model, batch, tcfg, fns, opt)) for _ in range(steps)]
 
 
-def check_recall_at_k(fn: Callable, verbose: bool = True) -> CheckReport:
-    """Exercise 05.2: `fn(sim, k) -> float`, R@k in percent (rows = queries, gt on the diagonal)."""
+def check_recall_at_k(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
+    """Exercise 05.2: `fn(sim, k) -> float`, R@k in percent (rows = queries, gt on the diagonal).
+
+    Sections: "values" (random matrices), "edge cases" (ties with the ground truth)."""
     from taco_lite.metrics import retrieval_metrics
 
     report = CheckReport("recall_at_k")
@@ -124,12 +155,17 @@ def check_recall_at_k(fn: Callable, verbose: bool = True) -> CheckReport:
         if got is not None:
             want = retrieval_metrics(sim)[f"R{k}"]
             cols = retrieval_metrics(sim.T.contiguous())[f"R{k}"]
+            ranks = 1 + (sim > sim.diagonal()[:, None]).sum(1)  # (N,)
+            below = 100.0 * float((ranks < k).double().mean())
             mistakes = [
                 (want / 100, "return a percentage (0-100), not a fraction"),
+                (below, "you counted rank < k; R@k counts rank <= k (rank 1 is the best, so "
+                        "R@1 is the share of rank-1 queries)"),
                 (cols, "rows are the queries: rank the ground truth sim[i, i] within row i"),
             ]
             hint = f"expected {want:.2f}, got {float(got):.2f}"
             _expect(report, probe, float(got), want, hint, mistakes)
+    report.section = "edge cases"
     probe = "ties with the ground truth count in its favour"
     ties = torch.zeros(6, 6, dtype=torch.float64)
     ties[0, 1] = 1.0  # query 0: one strictly higher candidate -> rank 2
@@ -141,7 +177,7 @@ def check_recall_at_k(fn: Callable, verbose: bool = True) -> CheckReport:
             f"truth (docs/method.md §6): expected {want:.2f}, got {float(got):.2f}"
         )
         _expect(report, probe, float(got), want, hint)
-    return report.finish(verbose)
+    return report.finish(verbose, part)
 
 
 # ------------------------------------------------------------------ exercise 05.3: device + bf16
@@ -185,7 +221,7 @@ def _flat_params(model: Any) -> torch.Tensor:
     return torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
 
 
-def check_device_step(fn: Callable, verbose: bool = True) -> CheckReport:
+def check_device_step(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
     """Exercise 05.3: `fn(model, batch, tcfg, fns, optimizer, amp) -> float`, one optimiser step.
 
     The batch arrives on the CPU and must move to the model's device; with amp=True the forward
@@ -193,10 +229,10 @@ def check_device_step(fn: Callable, verbose: bool = True) -> CheckReport:
     CPU, where bf16 autocast works too), with amp=True and amp=False.
     """
     with _one_thread():
-        return _check_device_step(fn, verbose)
+        return _check_device_step(fn, verbose, part)
 
 
-def _check_device_step(fn: Callable, verbose: bool) -> CheckReport:
+def _check_device_step(fn: Callable, verbose: bool, part: Part) -> CheckReport:
     from taco_lite.course.references import _reference_device_step
     from taco_lite.runtime.device import resolve_device
     from taco_lite.train.step import LossFns
@@ -222,6 +258,7 @@ def _check_device_step(fn: Callable, verbose: bool) -> CheckReport:
         return model, batch, tcfg, torch.optim.SGD(model.parameters(), lr=0.1)
 
     for amp in (True, False):
+        report.section = "bf16" if amp else "float32"
         probe = f"one step on {device.type}, amp={amp}, batch on the CPU"
         model, batch, tcfg, opt = fresh()
         calls: list[torch.device] = []
@@ -263,4 +300,4 @@ def _check_device_step(fn: Callable, verbose: bool) -> CheckReport:
                     f"return the total loss as a float (before the step): expected {want:.4f}, "
                     f"got {got}",
                 )
-    return report.finish(verbose)
+    return report.finish(verbose, part)

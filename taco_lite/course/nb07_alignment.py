@@ -1,4 +1,4 @@
-"""Feedback for notebook 07: the word -> frame block of the fusion encoder's attention."""
+"""Feedback for notebook 07: the softmax over frames and the word -> frame block of f_m's attention."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import torch
 
-from taco_lite.course.feedback import CheckReport, _call, _expect, _gen, _is_tensor
+from taco_lite.course.feedback import CheckReport, Part, _call, _expect, _gen, _is_tensor, rel_error
 
-__all__ = ["check_word_frame_block"]
+__all__ = ["check_softmax_over_frames", "check_word_frame_block"]
 
 
 def _wfb_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -27,8 +27,53 @@ def _wfb_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return att, text_mask, video_mask
 
 
-def check_word_frame_block(fn: Callable, verbose: bool = True) -> CheckReport:
-    """Exercise 07.1: `fn(attention (n+m, n+m), text_mask (n,), video_mask (m,)) -> (n, m)`."""
+def check_softmax_over_frames(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
+    """Exercise 07.1: `fn(scores (n, m), tau) -> (n, m)`, each row a softmax over the frames.
+
+    Sections: "values" (against the formula, float64), "edge cases" (huge scores stay finite)."""
+    report = CheckReport("softmax_over_frames")
+    g = _gen(0)
+    scores = torch.randn(7, 12, generator=g, dtype=torch.float64) * 3  # (n, m), n != m
+    tau = 0.07
+    probe = "softmax over frames against the reference (n=7, m=12, tau=0.07)"
+    got = _call(report, probe, fn, scores, tau)
+    if got is not None and _is_tensor(report, probe, got, tuple(scores.shape)):
+        with torch.no_grad():
+            mistakes = [
+                (torch.softmax(scores / tau, dim=0),
+                 "softmax over the wrong axis: each *word's row* (dim=1, over frames) sums to 1, "
+                 "not each frame's column (dim=0)"),
+                (torch.softmax(scores, dim=1), "you forgot tau: divide the scores by tau first"),
+                (torch.softmax(scores * tau, dim=1), "you multiplied by tau; divide the scores by tau"),
+                (torch.exp(scores / tau), "you did not normalise: divide each row by its sum"),
+            ]  # fmt: skip
+        want = torch.softmax(scores / tau, dim=1)
+        if not bool(torch.isfinite(got).all()):
+            report.fail(probe, "inf or NaN in your output: exp(scores / tau) overflows for large "
+                               "scores. Subtract each row's max before exp")  # fmt: skip
+        else:
+            hint = "compare with exp(s / tau) / (sum over the row's frames of exp(s / tau))"
+            _expect(report, probe, got, want, hint, mistakes)
+    report.section = "edge cases"
+    probe = "huge scores (1e4 / tau): finite, each row sums to 1"
+    huge = torch.tensor([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    big = _call(report, probe, fn, huge, tau)
+    if isinstance(big, torch.Tensor):
+        if not bool(torch.isfinite(big).all()):
+            report.fail(probe, "overflow: exp(1e4 / tau) is inf and inf / inf = NaN. Subtract "
+                               "each row's max before exp (the softmax does not change)")  # fmt: skip
+        elif big.shape == huge.shape and rel_error(big.sum(1), torch.ones(2)) < 1e-6:
+            report.ok(probe)
+        else:
+            report.fail(probe, f"rows sum to {[round(float(x), 3) for x in big.sum(-1)]}, expected 1")
+    return report.finish(verbose, part)
+
+
+def check_word_frame_block(fn: Callable, verbose: bool = True, part: Part = None) -> CheckReport:
+    """Exercise 07.2: `fn(attention (n+m, n+m), text_mask (n,), video_mask (m,)) -> (n, m)`.
+
+    Sections: "values" (against the reference), "edge cases" (real rows sum to 1; a word with
+    no attention on real frames gives 0, not NaN)."""
     from taco_lite.evaluate.attention import word_frame_block
 
     report = CheckReport("word_frame_block")
@@ -78,6 +123,7 @@ def check_word_frame_block(fn: Callable, verbose: bool = True) -> CheckReport:
             _expect(report, probe, got, word_frame_block(att, tmask, vmask), hint, mistakes)
     elif isinstance(got, torch.Tensor) and tuple(got.shape) == (m, n):
         report.fail(probe, "axes swapped: return (n, m), one row per word, one column per frame")
+    report.section = "edge cases"
     probe = "each real word's row sums to 1 over the real frames"
     if isinstance(got, torch.Tensor) and tuple(got.shape) == (n, m):
         sums = got.double()[tmask][:, vmask].sum(1)  # (real words,)
@@ -95,7 +141,7 @@ def check_word_frame_block(fn: Callable, verbose: bool = True) -> CheckReport:
         else:
             hint = "row 1 (no attention on real frames) must be all 0, the other rows as before"
             _expect(report, probe, got, word_frame_block(att0, tmask, vmask), hint)
-    return report.finish(verbose)
+    return report.finish(verbose, part)
 
 
 _ZERO_ROW = (

@@ -18,23 +18,19 @@ from taco_lite.course.feedback import _gen
 __all__ = ["reference", "call_or_reference", "use_or_reference", "loss_fns_with_fallback"]
 
 
-_REFERENCE_HOME = {
-    "sentence_nce": "losses",
-    "token_video_scores": "losses",
-    "token_nce": "losses",
-    "fusion_nce": "losses",
-    "pair_scores": "cascade",
-    "hard_negatives": "cascade",
-    "word_frame_block": "evaluate.attention",
-}
+def _home(name: str) -> str:
+    """Where the kit's answer to `name` lives, e.g. 'taco_lite.losses.token_nce'."""
+    from taco_lite.course.integrity import KIT_ANSWERS
+
+    return KIT_ANSWERS[name][0]
 
 
 def reference(name: str) -> Callable:
-    """The kit's own version of exercise `name` (what a fallback uses; what the checks compare to)."""
-    import importlib
+    """The kit's own version of exercise `name` (what a fallback uses; what the checks compare to).
 
-    if name in _REFERENCE_HOME:
-        return getattr(importlib.import_module(f"taco_lite.{_REFERENCE_HOME[name]}"), name)
+    The package's function when `integrity.KIT_ANSWERS` names one, else a small wrapper here."""
+    from taco_lite.course.integrity import KIT_ANSWERS, _resolve
+
     others: dict[str, Callable] = {
         "segments_with_noun": _ref_segments_with_noun,
         "gold_clip_frames": _ref_gold_clip_frames,
@@ -46,10 +42,12 @@ def reference(name: str) -> Callable:
         "device_step": _reference_device_step,
         "recall_at_k": _ref_recall_at_k,
     }
-    if name not in others:
-        known = sorted([*_REFERENCE_HOME, *others])
-        raise ValueError(f"no reference for {name!r}; known exercises: {known}")
-    return others[name]
+    if name in others:
+        return others[name]
+    if KIT_ANSWERS.get(name):
+        return _resolve(KIT_ANSWERS[name][0])
+    known = sorted({*KIT_ANSWERS, *others})
+    raise ValueError(f"no reference for {name!r}; known exercises: {known}")
 
 
 def _reference(name: str) -> Callable:
@@ -146,14 +144,14 @@ def use_or_reference(fn: Callable | None, name: str, verbose: bool = True) -> Ca
         if verbose:
             print(
                 f"note: your {name} is not implemented yet - using the reference "
-                f"taco_lite.{_REFERENCE_HOME[name]}.{name} so the rest of the notebook runs"
+                f"{_home(name)} so the rest of the notebook runs"
             )
         return reference
     except Exception as e:
         if verbose:
             print(
                 f"note: your {name} raised {type(e).__name__}: {e}\n"
-                f"      using the reference taco_lite.{_REFERENCE_HOME[name]}.{name} instead"
+                f"      using the reference {_home(name)} instead"
             )
         return reference
     if verbose:

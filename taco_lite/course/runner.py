@@ -22,7 +22,9 @@ from taco_lite.course.notebooks import (
     write_notebook,
 )
 
-__all__ = ["CellError", "execute_notebook", "error_cells", "execute"]
+__all__ = ["CellError", "execute_notebook", "error_cells", "execute", "record_times", "TIMES_FILE"]
+
+TIMES_FILE = "notebooks/run_times.json"  # written by `course execute --times`, read by the docs' tests
 
 
 @dataclass
@@ -130,3 +132,29 @@ def execute(
         status = "ok" if not errors else f"{len(errors)} error(s): {errors[0]}"
         print(f"{Path(path).name}: {seconds[Path(path).name]:.0f} s, {status}", flush=True)
     return seconds
+
+
+def record_times(seconds: Mapping[str, float], fast: bool, path: str | os.PathLike) -> Path:
+    """Merge one `execute` run's wall seconds per notebook into the JSON at `path`.
+
+    {"fast": {"00_....ipynb": seconds, ...}, "full": {...}, "how": {"fast": "...", ...}}: the
+    notebooks' README and docs/instructors.md quote these numbers, and a test keeps them equal.
+    """
+    import json
+    import platform
+    from datetime import datetime, timezone
+
+    path = Path(path)
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    mode = "fast" if fast else "full"
+    data.setdefault(mode, {}).update({k: round(v, 1) for k, v in sorted(seconds.items())})
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    data.setdefault("how", {})[mode] = (
+        f"python -m taco_lite.course execute{' --fast' if fast else ''} --times {TIMES_FILE}; "
+        f"wall seconds per notebook with nbclient, kernel start included; {os.cpu_count()} CPU "
+        f"cores ({platform.machine()}), load average {load:.1f} at the end, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d}"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
