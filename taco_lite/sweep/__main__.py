@@ -4,8 +4,8 @@ for user mistakes (`taco_lite.runtime.cli_errors`; `--debug` shows the traceback
 from collections.abc import Sequence
 from typing import Any
 
-from taco_lite.sweep.run import main
 from taco_lite.runtime.cli_errors import run_cli
+from taco_lite.sweep.run import main
 
 
 def cli(argv: Sequence[str] | None = None) -> Any:
