@@ -55,8 +55,9 @@ class RunDirLock:
     def __init__(self, folder: str | os.PathLike):
         import fcntl
 
+        self._fd: int | None = None
         self.path = Path(folder) / LOCK_FILE
-        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -74,6 +75,9 @@ class RunDirLock:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
+
+    def __del__(self) -> None:  # a run that failed in-process drops its lock when collected
+        self.release()
 
     def __enter__(self) -> RunDirLock:
         return self
