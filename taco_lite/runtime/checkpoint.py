@@ -168,6 +168,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     weights.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint: give the file, e.g. {path / 'model.pt'}"
+        )
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: check the path, or {RETRAIN_HINT}")
     try:
@@ -354,4 +358,7 @@ def load_model(
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     model.eval()
+    extra = state.get("extra") or {}
+    # what the run recorded (runtime.provenance): its preset and its data's fingerprint
+    model.provenance = {k: extra[k] for k in ("preset", "data") if k in extra}
     return model, state.get("vocab"), (model_cfg, train_cfg)

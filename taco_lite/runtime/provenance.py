@@ -18,7 +18,6 @@ the shipped world's fingerprint, pinned below; any other is accepted on its reco
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +67,16 @@ def features_fingerprint(root: str | Path) -> str:
     return f"features:{h.hexdigest()}"
 
 
+def normalized_spec(spec: str) -> str:
+    """`TrainConfig.data` with its path resolved (older checkpoints stored it as typed)."""
+    from taco_lite.data.sources import data_spec, parse_data_spec
+
+    kind, path = parse_data_spec(spec or "")
+    if path is None:
+        return ""
+    return data_spec(**{kind: str(path)})
+
+
 def recorded_fingerprint(extra: dict[str, Any] | None, train_data: str) -> str | None:
     """The checkpoint's fingerprint; for a pre-fingerprint one trained on the shipped world
     (data ""), the shipped world's; else None (nothing to compare)."""
@@ -87,8 +96,8 @@ def check_same_data(
     where: str = "the checkpoint",
 ) -> str | None:
     """None if the data at `spec_here` is what the checkpoint was trained on (or it cannot
-    tell); else DataMismatchError, or with `explicit=True` (the user named this data) a
-    warning, whose text is also returned."""
+    tell); else DataMismatchError, or with `explicit=True` (the user named this data on
+    purpose) the text of a warning for the caller to show."""
     want = recorded_fingerprint(extra, train_data)
     if want is None:
         return None
@@ -106,8 +115,7 @@ def check_same_data(
         "since training (regenerated or overwritten?)"
     )
     if explicit:
-        warnings.warn(text + "; scoring on it as you asked", stacklevel=2)
-        return text
+        return text + "; scoring on it as you asked"
     fix = f"restore it (`{hint}`), " if hint else "restore that data, "
     raise DataMismatchError(
         f"{text}. {fix}or name the data on purpose with --world PATH / --features PATH"
