@@ -174,6 +174,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         )
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: check the path, or {RETRAIN_HINT}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:4] != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save: zip (or legacy pickle)
+        raise _corrupt(path, ValueError("not a torch file"))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
