@@ -306,11 +306,10 @@ def test_a_diverging_run_stops_and_saves_nothing_final(tmp_path):
 
 
 def test_a_diverging_training_leaves_no_model_pt(tmp_path, monkeypatch):
+    import taco_lite.train.loop as loop
     from taco_lite.train import train
     from taco_lite.train.guards import TrainingDiverged
     from taco_lite.train.step import StepOutput
-
-    import taco_lite.train.loop as loop
 
     real, calls = loop.taco_step, []
 
