@@ -119,8 +119,10 @@ def cases(tmp: Path) -> list[dict]:
 
 def _one_line(code: str) -> str:
     """Wrap a snippet so that a ValueError prints one `error:` line and exits 2."""
-    return ("import sys\ntry:\n    " + code.replace("; ", "\n    ") + "\nexcept ValueError as e:\n"
-            "    print('error: ' + ' '.join(str(e).split()), file=sys.stderr); sys.exit(2)\n")
+    return (
+        "import sys\ntry:\n    " + code.replace("; ", "\n    ") + "\nexcept ValueError as e:\n"
+        "    print('error: ' + ' '.join(str(e).split()), file=sys.stderr); sys.exit(2)\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

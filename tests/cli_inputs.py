@@ -93,8 +93,20 @@ def bad_inputs(tmp: Path) -> dict[str, list[tuple[str, list[str]]]]:
             ("unknown row", ["--rows", "l9", "--out", out]),
             ("unknown preset", ["--preset", "nope", "--out", out]),
             ("jobs not a number", ["--jobs", "two", "--out", out]),
-            ("stale result", ["--rows", "l1", "--seeds", "0", "--steps", "30", "--no-write",
-                              "--out", str(tmp / "sweep_stale")]),
+            (
+                "stale result",
+                [
+                    "--rows",
+                    "l1",
+                    "--seeds",
+                    "0",
+                    "--steps",
+                    "30",
+                    "--no-write",
+                    "--out",
+                    str(tmp / "sweep_stale"),
+                ],
+            ),
         ],
         "downstream": [
             ("steps 0", ["--steps", "0"]),

@@ -180,9 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", required=True, help="e.g. runs/fast/model.pt")
     p.add_argument("--splits", default="test,comp", help="comma-separated, e.g. test,comp")
-    p.add_argument(
-        "--top-k", type=_positive_int, default=16, help="candidates re-scored by fusion"
-    )
+    p.add_argument("--top-k", type=_positive_int, default=16, help="candidates re-scored by fusion")
     p.add_argument(
         "--full-fusion-subset",
         type=_subset_size,

@@ -67,7 +67,5 @@ def run_cli(
     except user_error_types() as err:
         if debug:
             raise
-        print(
-            f"{prog}: error: {one_line(err)} ({DEBUG_FLAG} shows the traceback)", file=sys.stderr
-        )
+        print(f"{prog}: error: {one_line(err)} ({DEBUG_FLAG} shows the traceback)", file=sys.stderr)
         raise SystemExit(2) from None

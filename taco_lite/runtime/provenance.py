@@ -106,7 +106,9 @@ def check_same_data(
         return None
     record = (extra or {}).get("data") or {}
     hint = record.get("regenerate") or (
-        "python -m taco_lite.world --seed 0 --out data/world --overwrite" if not train_data else None
+        "python -m taco_lite.world --seed 0 --out data/world --overwrite"
+        if not train_data
+        else None
     )
     here = spec_here.partition(":")[2] or "the shipped world"
     text = (

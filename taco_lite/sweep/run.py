@@ -313,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", nargs="+", choices=sorted(ROWS_BY_SLUG), help="only these rows")
     p.add_argument("--jobs", type=_count(1), default=2, help="trainings at once (default 2)")
     p.add_argument("--threads", type=_count(1), default=1, help="torch threads per training")
-    p.add_argument("--top-k", type=_count(1), default=16, help="cascade inference re-ranks this many")
+    p.add_argument(
+        "--top-k", type=_count(1), default=16, help="cascade inference re-ranks this many"
+    )
     p.add_argument("--steps", type=_count(1), default=None, help="override the preset's steps")
     p.add_argument(
         "--endless",

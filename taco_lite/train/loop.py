@@ -267,8 +267,14 @@ def train(
             model_cfg,
             train_cfg,
             words,
-            extra={**kept, "history": history, "neg_generator": neg_generator.get_state(),
-                   "views": views_to_tensor(views)} if full else dict(kept),  # fmt: skip
+            extra={
+                **kept,
+                "history": history,
+                "neg_generator": neg_generator.get_state(),
+                "views": views_to_tensor(views),
+            }
+            if full
+            else dict(kept),  # fmt: skip
             with_rng=full,
         )
 

@@ -27,9 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default="runs/world", help="output folder (default: runs/world)")
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace the world already in --out"
-    )
+    p.add_argument("--overwrite", action="store_true", help="replace the world already in --out")
     p.add_argument("--num-clips", type=int, default=d.num_clips)
     p.add_argument("--num-distractors", type=int, default=d.num_distractors)
     p.add_argument("--distractor-action-prob", type=float, default=d.distractor_action_prob)
