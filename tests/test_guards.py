@@ -377,3 +377,14 @@ def test_ctrl_c_says_where_the_checkpoint_is(capsys):
         run_cli("python -m taco_lite.train", main, [])
     err = capsys.readouterr().err
     assert exit_.value.code == 130 and "runs/x/last.pt" in err and "--resume" in err
+
+
+def test_the_explorer_refuses_a_fractional_row_with_a_message():
+    """`row=1.5` in the explorer used to end in a TypeError traceback."""
+    from taco_lite.widgets.render import render_alignment
+
+    class Tiny:
+        seg_ids = [0, 1, 2]
+
+    result = render_alignment(Tiny(), 1.5, "TACo")
+    assert not result.ok and "not a segment number" in result.message
