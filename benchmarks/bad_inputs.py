@@ -78,12 +78,19 @@ def _classify(rc: int | None, stderr: str, expect: str, before: dict, after: dic
 
 
 def _run(cmd: list[str], timeout: float, env: dict, cwd: Path) -> tuple[int | None, str]:
+    """(exit status or None after `timeout`, stderr); a command still running is killed with
+    its whole process group (a sweep's worker processes too)."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd, start_new_session=True)  # fmt: skip
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=cwd)  # fmt: skip
-        return proc.returncode, proc.stderr
-    except subprocess.TimeoutExpired as err:
-        return None, str(err.stderr or "")
+        _, err = proc.communicate(timeout=timeout)
+        return proc.returncode, err
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        return None, err or ""
 
 
 def cases(tmp: Path) -> list[dict]:
