@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 
 from taco_lite.shapes import (
+    SCORES_INF,
     require_bool,
     require_dims,
     require_finite,
@@ -291,7 +292,7 @@ def cascade_rerank(
     """
     require_dims("coarse", coarse, "(N, M)")
     require_float("coarse", coarse)
-    require_no_nan("coarse", coarse)
+    require_finite("coarse", coarse, SCORES_INF)
     N, M = coarse.shape
     k = require_int("k", k)
     if not 1 <= k <= M:
@@ -318,7 +319,7 @@ def cascade_rerank(
             )
         fine_parts.append(out.detach().reshape(cols.shape).to(coarse))
     fine = torch.cat(fine_parts, dim=0)  # (N, k)
-    require_no_nan("fine_fn scores", fine)
+    require_finite("fine_fn scores", fine, SCORES_INF)
 
     top_final = coarse.gather(1, top) + fine if add_coarse else fine  # (N, k)
     is_top = torch.zeros_like(coarse, dtype=torch.bool).scatter_(1, top, True)  # (N, M)

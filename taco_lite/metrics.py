@@ -18,8 +18,10 @@ import warnings
 import torch
 
 from taco_lite.shapes import (
+    SCORES_INF,
     require_bool,
     require_dims,
+    require_finite,
     require_float,
     require_no_nan,
     shape_str,
@@ -40,8 +42,9 @@ def retrieval_ranks(sim: torch.Tensor) -> torch.Tensor:
     """1-based rank of each query's ground truth: 1 + #{j : sim[i, j] > sim[i, i]}.
 
     sim: (N, N), rows = queries, ground truth on the diagonal. Returns LongTensor (N,).
-    Ties count in the query's favour (strictly higher only). NaN raises ValueError, because a
-    NaN compares false with everything and would silently rank the ground truth first.
+    Ties count in the query's favour (strictly higher only). NaN and +-inf raise ValueError,
+    because a NaN compares false with everything and inf ties with inf, so either would
+    silently rank the ground truth first.
     """
     require_dims("sim", sim, "(N, N)")
     require_float("sim", sim)
@@ -53,7 +56,7 @@ def retrieval_ranks(sim: torch.Tensor) -> torch.Tensor:
         )
     if N == 0:
         raise ValueError("sim is empty (N = 0): nothing to rank")
-    require_no_nan("sim", sim)
+    require_finite("sim", sim, SCORES_INF)
     low = sim.dtype in LOW_PRECISION
     sim = sim.float() if sim.dtype != torch.float64 else sim  # (N, N), float32 or wider
     gt = sim.diagonal()[:, None]  # (N, 1)

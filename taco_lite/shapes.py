@@ -7,6 +7,8 @@ messages that say what was expected, what was received, and what to try. Imports
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -106,8 +108,22 @@ def require_same_dtype(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tenso
 
 
 def require_positive(name: str, value: float) -> None:
+    """A temperature: > 0 and finite (tau = inf makes every logit 0, the loss log B)."""
     if not value > 0:
         raise ValueError(f"{name} must be > 0 but is {value}: a temperature divides the scores")
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{name} must be a finite number but is {value}: an infinite temperature makes "
+            "every score 0, and the loss log B whatever the model; try 0.05 or 1.0"
+        )
+
+
+# Why a score matrix handed to a metric holds +-inf.
+SCORES_INF = (
+    "a metric ranks finite scores only (an all-inf matrix would rank every ground truth "
+    "first); look for an overflow or a division by zero upstream, or replace masked entries "
+    "by a large finite value"
+)
 
 
 def require_int(name: str, value: object) -> int:

@@ -35,8 +35,8 @@ def write_feature_release(root: Path, videos: int, seed: int, D: int = 12) -> No
 
 def test_data_spec_strings_and_errors(tmp_path):
     assert data_spec() == "" and parse_data_spec("") == ("world", None)
-    assert parse_data_spec(data_spec(world="w")) == ("world", Path("w"))
-    assert parse_data_spec(data_spec(features="f")) == ("features", Path("f"))
+    assert parse_data_spec(data_spec(world="w")) == ("world", Path("w").resolve())  # resolved
+    assert parse_data_spec(data_spec(features="f")) == ("features", Path("f").resolve())
     with pytest.raises(ValueError, match="not both"):
         data_spec(world="w", features="f")
     with pytest.raises(ValueError, match="features:PATH"):

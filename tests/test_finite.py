@@ -119,3 +119,11 @@ def test_bf16_ties_warn_and_ranks_use_float32():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         retrieval_metrics(torch.eye(N).bfloat16())  # no ties: no warning
+
+
+@pytest.mark.parametrize("tau", [float("inf"), float("nan"), -1.0, 0.0])
+def test_sentence_nce_refuses_a_non_finite_or_non_positive_temperature(tau):
+    """Issue 23: sentence_nce(tau=inf) returned log B whatever the scores."""
+    t, v = torch.randn(4, 8, generator=g()), torch.randn(4, 8, generator=g(1))
+    with pytest.raises(ValueError, match="tau must be"):
+        sentence_nce(t, v, tau=tau)

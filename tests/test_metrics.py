@@ -96,11 +96,15 @@ def test_report_uses_both_directions():
     assert set(rep) == {"t2v", "v2t"}
 
 
-def test_infinities_are_fine():
-    sim = torch.eye(3)
-    sim[0, 1] = float("-inf")
-    sim[1, 0] = float("inf")
-    assert retrieval_ranks(sim).tolist() == [1, 2, 1]
+def test_infinities_are_refused_like_nan():
+    """Issue 23: an all-inf matrix gave R@1 100.0 (inf ties with inf, the query wins ties)."""
+    for bad in (float("inf"), float("-inf")):
+        with pytest.raises(ValueError, match="inf value"):
+            retrieval_metrics(torch.full((4, 4), bad))
+        sim = torch.eye(3)
+        sim[0, 1] = bad
+        with pytest.raises(ValueError, match="sim contains 0 NaN and 1 inf"):
+            retrieval_ranks(sim)
 
 
 def test_nan_raises():

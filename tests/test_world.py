@@ -265,7 +265,12 @@ def _assert_helpful(exc: pytest.ExceptionInfo, filename: str) -> None:
     msg = str(exc.value)
     # the hint regenerates the folder that was read (not always data/world, issue 11)
     folder = msg.split(f"/{filename}")[0].split()[-1]
-    assert filename in msg and REGENERATE.replace("data/world", folder) in msg, msg
+    # ... with the knobs the world was made with (issue 23), read from its manifest if any
+    try:
+        made = json.loads((Path(folder) / MANIFEST_FILE).read_text())["regenerate"]
+    except (OSError, ValueError, KeyError):
+        made = REGENERATE
+    assert filename in msg and made.split(" --out ")[0] + f" --out {folder}" in msg, msg
 
 
 def test_missing_world_folder(tmp_path):

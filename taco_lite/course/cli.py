@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("release", help="write student versions (nbgrader preprocessors)")
     r.add_argument("--out", default="build/student")
+    r.add_argument("--overwrite", action="store_true", help="replace an earlier student release")
     e = sub.add_parser("execute", help="write executed copies for browsing")
     e.add_argument("--out", default="notebooks/executed")
     e.add_argument("--fast", action="store_true", help="TACO_FAST=1 for the kernels")
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
     chosen = [Path(n) for n in getattr(args, "notebooks", [])] or None
     if args.command == "release":
-        written = release(args.out, chosen)
+        written = release(args.out, chosen, overwrite=args.overwrite)
         for w in written:
             print(w)
         return written

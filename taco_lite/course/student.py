@@ -44,13 +44,50 @@ def release_notebook(nb: Any) -> Any:
     return nb
 
 
-def release(out: str | os.PathLike, notebooks: Iterable[Path] | None = None) -> list[Path]:
-    """Write the student version of every lesson notebook into `out`; returns the paths."""
+INSTRUCTOR_MARKERS = (BEGIN_SOLUTION, BEGIN_HIDDEN)
+
+
+def release(
+    out: str | os.PathLike, notebooks: Iterable[Path] | None = None, overwrite: bool = False
+) -> list[Path]:
+    """Write the student version of every lesson notebook into `out`; returns the paths.
+
+    Nothing is written over an instructor notebook (the sources, or any file holding solution
+    or hidden-test markers), ever; other existing files only with `overwrite=True`.
+    """
     out = Path(out)
+    sources = list(notebooks if notebooks is not None else lesson_notebooks())
+    check_release_targets(out, sources, overwrite)
     written = []
-    for path in notebooks if notebooks is not None else lesson_notebooks():
+    for path in sources:
         written.append(write_notebook(release_notebook(read_notebook(path)), out / Path(path).name))
     return written
+
+
+def check_release_targets(out: Path, sources: list[Path], overwrite: bool) -> None:
+    """ValueError before anything is written if a release into `out` would replace an
+    instructor notebook, or (without overwrite) any existing file."""
+    source_files = {Path(p).resolve() for p in sources}
+    for src in sources:
+        target = out / Path(src).name
+        if target.resolve() in source_files:
+            raise ValueError(
+                f"--out {out} would write over the instructor notebook {src} (solutions and "
+                "hidden tests would be lost): release into another folder, e.g. build/student"
+            )
+        if not target.exists():
+            continue
+        text = target.read_text(errors="replace") if target.is_file() else ""
+        if any(marker in text for marker in INSTRUCTOR_MARKERS):
+            raise ValueError(
+                f"{target} is an instructor notebook (it holds solution or hidden-test markers) "
+                "and is never overwritten: release into another folder, e.g. build/student"
+            )
+        if not overwrite:
+            raise ValueError(
+                f"{target} already exists: add --overwrite to replace the earlier release, or "
+                "release into another --out folder"
+            )
 
 
 def _without_regions(source: str, begin: str, end: str, keep: str | None) -> list[str]:

@@ -23,10 +23,10 @@ def data_spec(world: str | None = None, features: str | None = None) -> str:
     """The `TrainConfig.data` string for `--world` / `--features` (at most one of them)."""
     if world and features:
         raise ValueError("give --world or --features, not both: a run trains on one data set")
-    if world:
-        return f"world:{Path(world)}"
+    if world:  # stored resolved, so the run can be evaluated from any folder
+        return f"world:{Path(world).expanduser().resolve()}"
     if features:
-        return f"features:{Path(features)}"
+        return f"features:{Path(features).expanduser().resolve()}"
     return ""
 
 
@@ -66,6 +66,28 @@ def feature_dim(root: str | Path) -> int:
     if arr.ndim != 2:
         raise ValueError(f"{files[0]} has shape {arr.shape}: features must be 2-D [T, D]")
     return int(arr.shape[1])
+
+
+def check_feature_splits(root: str | Path, splits: Sequence[str], dim: int | None = None) -> int:
+    """Before training: every split folder exists and its features are 2-D [T, D] with the
+    train split's D (checks the first .npy of each split); returns D."""
+    import numpy as np
+
+    want = dim if dim is not None else feature_dim(root)
+    for split in splits:
+        files = sorted((feature_split_dir(Path(root), split) / "features").glob("*.npy"))
+        if not files:
+            raise FileNotFoundError(
+                f"--features {root}: no .npy files in {Path(root) / split / 'features'}"
+            )
+        arr = np.load(files[0], mmap_mode="r", allow_pickle=False)
+        if arr.ndim != 2 or int(arr.shape[1]) != want:
+            raise ValueError(
+                f"--features {root}: {files[0]} has shape {tuple(arr.shape)} but the train "
+                f"split's features are [T, {want}]: every split needs the same feature width D "
+                "(extract them with the same backbone)"
+            )
+    return want
 
 
 def training_idf(spec: str) -> dict[str, float]:

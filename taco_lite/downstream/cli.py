@@ -294,11 +294,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Out-of-range values refused before any training (argparse's one-line error)."""
+    import math
+
+    from taco_lite.config import PRESETS
+    from taco_lite.world import SPLITS
+
+    for flag in ("steps", "batch_size", "fusion_width", "window", "probe_steps"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            p.error(f"--{flag.replace('_', '-')} {value}: use an integer >= 1")
+    if any(s < 0 for s in args.seeds):
+        p.error(f"--seeds {' '.join(map(str, args.seeds))}: seeds are integers >= 0")
+    if not (math.isfinite(args.features_per_second) and args.features_per_second > 0):
+        p.error(f"--features-per-second {args.features_per_second}: use a number > 0, e.g. 1")
+    if args.preset not in PRESETS:
+        p.error(f"--preset {args.preset!r} is not a preset: use one of {sorted(PRESETS)}")
+    if not args.features and args.split not in SPLITS:
+        p.error(f"--split {args.split!r} is not a split of the world: use one of {SPLITS}")
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     from taco_lite.sweep import write_section
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     t0 = time.perf_counter()
     if args.baselines_only:
         from taco_lite.world import load_world

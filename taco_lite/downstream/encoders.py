@@ -40,12 +40,16 @@ def ensure_checkpoint(
 
     path = root / slug / f"seed{seed}" / "model.pt"
     if path.is_file():
-        seen = (load_checkpoint(path).get("train_cfg") or {}).get("data", "")
-        if seen != data:
+        from taco_lite.runtime.provenance import check_same_data, normalized_spec
+
+        state = load_checkpoint(path)
+        seen = (state.get("train_cfg") or {}).get("data", "")
+        if normalized_spec(seen) != normalized_spec(data):
             raise ValueError(
                 f"{path} was trained on data {seen!r} but this run uses {data!r}: give "
                 "--checkpoints a folder of its own for each data set"
             )
+        check_same_data(state.get("extra"), seen, data, explicit=False, where=str(path))
         return path
     row = ROWS_BY_SLUG[slug]
     model_cfg, train_cfg = PRESETS[preset].configs()

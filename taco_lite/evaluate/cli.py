@@ -124,6 +124,55 @@ def _subset_size(text: str) -> int | None:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = _subset_size(text)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: use an integer >= 1, e.g. 16")
+    return value
+
+
+def _weight(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text}: lambda_t weighs s2 and must be finite, >= 0")
+    return value
+
+
+def parse_splits(text: str, kind: str) -> tuple[str, ...]:
+    """The --splits list, refused when empty or (for a world) naming no world split."""
+    from taco_lite.world import SPLITS
+
+    splits = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    if not splits:
+        raise ValueError(f"--splits {text!r} names no split: give e.g. --splits test,comp")
+    unknown = [s for s in splits if kind == "world" and s not in SPLITS]
+    if unknown:
+        raise ValueError(
+            f"--splits names {', '.join(map(repr, unknown))}, not a split of the world: "
+            f"use some of {', '.join(SPLITS)}"
+        )
+    return splits
+
+
+def _check_data(model: Any, train_cfg: Any, kind: str, path: Any, explicit: bool, where: Any):
+    """Refuse data other than the checkpoint's (runtime.provenance), or warn if named on purpose."""
+    import sys
+
+    from taco_lite.data.sources import data_spec
+    from taco_lite.runtime.provenance import check_same_data
+
+    here = data_spec(**{kind: str(path)}) if path is not None else ""
+    trained = getattr(train_cfg, "data", "") or ""
+    note = check_same_data(getattr(model, "provenance", {}), trained, here, explicit, str(where))
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m taco_lite.evaluate",
@@ -131,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", required=True, help="e.g. runs/fast/model.pt")
     p.add_argument("--splits", default="test,comp", help="comma-separated, e.g. test,comp")
-    p.add_argument("--top-k", type=int, default=16, help="candidates re-scored by fusion")
+    p.add_argument("--top-k", type=_positive_int, default=16, help="candidates re-scored by fusion")
     p.add_argument(
         "--full-fusion-subset",
         type=_subset_size,
@@ -140,9 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
         "split; about 30 s for 406 pairs on a 2-core CPU), a number for a seeded random "
         "subset, or 0 to skip",
     )
-    p.add_argument("--lambda-t", type=float, help="weight of s2 (default: the checkpoint's)")
+    p.add_argument(
+        "--lambda-t", type=_weight, help="weight of s2, >= 0 (default: the checkpoint's)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subset")
+    p.add_argument("--seed", type=_subset_size, default=0, help="seed of the subset, >= 0")
     data = p.add_mutually_exclusive_group()
     data.add_argument("--world", help="a generated world folder (default: the checkpoint's data)")
     data.add_argument(
@@ -164,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from taco_lite.world import load_world
 
     args = build_parser().parse_args(argv)
-    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    splits = parse_splits(args.splits, "features" if args.features else "world")
     device = _device(args.device, None)
     model, vocab_words, (model_cfg, train_cfg) = load_model(args.checkpoint, map_location=device)
     kind, path = parse_data_spec(getattr(train_cfg, "data", "") or "")
@@ -172,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         kind, path = "features", Path(args.features)
     elif args.world:
         kind, path = "world", Path(args.world)
+    if kind != "features":
+        parse_splits(args.splits, kind)
+    explicit = bool(args.world or args.features)
+    _check_data(model, train_cfg, kind, path, explicit, args.checkpoint)
     world = None
     if kind == "features":
         datasets = feature_datasets_for_checkpoint(vocab_words, model_cfg, train_cfg, splits, path)
@@ -192,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         from taco_lite.evaluate.compare import dataset_ranks, format_comparison, paired_difference
 
         other, other_words, (other_mcfg, other_tcfg) = load_model(args.against, map_location=device)
+        _check_data(other, other_tcfg, kind, path, explicit, args.against)
         if kind == "features":
             other_sets = feature_datasets_for_checkpoint(
                 other_words, other_mcfg, other_tcfg, splits, path

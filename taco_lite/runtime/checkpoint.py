@@ -6,11 +6,13 @@ the model weights, optionally the optimiser / scheduler / RNG states (to resume 
 configs as dicts and the vocabulary as a list of strings.
 
 Writes go to a temporary file in the same folder, then `os.replace` swaps it in. A crash mid-
-write therefore leaves the previous checkpoint untouched; a temporary file left by a killed
-writer is removed by the next save to the same path. Files get mode 0666 minus the umask
+write therefore leaves the previous checkpoint untouched. Each temporary file names its process;
+one left by a killed writer is removed by the next save to the same path, and a save never
+touches the file of a process that still runs. Files get mode 0666 minus the umask
 (0644 on most systems), so a shared hub can read them.
 
-Every checkpoint carries a SHA-256 of its tensor data (`"checksum"`), verified on load, and
+Every checkpoint carries a SHA-256 of all its contents (`"checksum"`, see checksum.py: tensors,
+vocabulary, configs, step; older files of their tensor data only), verified on load, and
 loading refuses NaN / inf weights: a flipped byte or a diverged run is reported, never used.
 """
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ import torch
 
 from taco_lite import __version__
 from taco_lite.config import ModelConfig, TrainConfig, config_from_dict, config_to_dict
+from taco_lite.runtime.checksum import content_checksum
+from taco_lite.runtime.tempfiles import create_temp_file, remove_stale_temp_files
 
 FORMAT_VERSION = 1  # bump when the layout below changes; load_checkpoint refuses the others
 
@@ -136,9 +139,13 @@ def save_checkpoint(
         "rng": rng_states() if with_rng else None,
         "extra": extra or {},
     }
-    state["checksum"] = {"algo": CHECKSUM_ALGO, "tensors": tensor_checksum(state)}
+    state["checksum"] = {
+        "algo": CHECKSUM_ALGO,
+        "tensors": tensor_checksum(state),  # what readers before "content" check
+        "content": content_checksum(state),  # everything: tensors, vocab, configs, step
+    }
     remove_stale_temp_files(path)
-    tmp = _create_temp_file(path)
+    tmp = create_temp_file(path)
     try:
         torch.save(state, tmp)
         os.replace(tmp, path)  # atomic on POSIX and Windows (same folder, same filesystem)
@@ -146,37 +153,6 @@ def save_checkpoint(
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
-
-
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-def _create_temp_file(path: Path) -> str:
-    """A new empty file next to `path`, mode 0666 minus the umask (mkstemp would give 0600)."""
-    for _ in range(100):
-        tmp = path.parent / f"{_temp_prefix(path)}{secrets.token_hex(4)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return str(tmp)
-    raise OSError(f"could not create a temporary file next to {path}")
-
-
-def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
-    """Delete `.NAME.*.tmp` files that a writer of `path` killed mid-save left behind."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        return []
-    stale = sorted(path.parent.glob(f"{_temp_prefix(path)}*.tmp"))
-    for tmp in stale:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:  # another cleaner got there first
-            pass
-    return stale
 
 
 def _plain_module(model: torch.nn.Module) -> torch.nn.Module:
@@ -192,8 +168,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     weights.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint: give the file, e.g. {path / 'model.pt'}"
+        )
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: check the path, or {RETRAIN_HINT}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:4] != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save: zip (or legacy pickle)
+        raise _corrupt(path, ValueError("not a torch file"))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -230,14 +214,23 @@ def _corrupt(path: Path, err: Exception) -> CheckpointError:
 
 
 def _verify_checksum(path: Path, state: dict[str, Any]) -> None:
-    """Compare the stored SHA-256 of the tensor data with a fresh one (files without one pass:
-    they were written before checksums existed)."""
+    """Compare the stored SHA-256 with a fresh one: of every value ("content") where the file
+    has it, else of the tensor data ("tensors", files written before "content" existed; files
+    without any checksum pass: they were written before checksums existed)."""
     stored = state.get("checksum")
     if stored is None:
         return
     if not isinstance(stored, dict) or stored.get("algo") != CHECKSUM_ALGO:
         raise CheckpointError(f"{path} has an unknown checksum entry {stored!r}: {RETRAIN_HINT}")
     body = {k: v for k, v in state.items() if k != "checksum"}
+    if "content" in stored:
+        if content_checksum(body) != stored["content"]:
+            raise CheckpointError(
+                f"{path} fails its checksum: its contents (weights, vocabulary, configs or "
+                "step) changed after it was written (a damaged disk or copy, or an edit). "
+                f"Use another copy, or {RETRAIN_HINT}"
+            )
+        return
     if tensor_checksum(body) != stored.get("tensors"):
         raise CheckpointError(
             f"{path} fails its checksum: its tensor data changed after it was written "
@@ -369,4 +362,7 @@ def load_model(
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     model.eval()
+    extra = state.get("extra") or {}
+    # what the run recorded (runtime.provenance): its preset and its data's fingerprint
+    model.provenance = {k: extra[k] for k in ("preset", "data") if k in extra}
     return model, state.get("vocab"), (model_cfg, train_cfg)

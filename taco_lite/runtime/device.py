@@ -21,9 +21,22 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={name!r} is not a device name: use auto, cpu, cuda, cuda:N (N = 0, 1, ...) "
+            "or mps"
+        ) from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={name!r}: taco_lite runs on cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} but this torch sees no CUDA GPU: use device='auto'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={name!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s): "
+            "use cuda:0 or device='auto'"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={name!r} but MPS is not available here: use device='auto'")
     return dev

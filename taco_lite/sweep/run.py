@@ -140,6 +140,7 @@ def run_one(
         "pair_views": pair_view_summary(result.extra["views"]),
         "train_seconds": round(train_seconds, 1),
         "seconds": round(time.perf_counter() - t0, 1),
+        "config": run_config(preset, split, top_k, steps, data, endless, eval_clips, n_eval),
     }  # fmt: skip
     (out_dir / "result.json").write_text(json.dumps(record, indent=1))
     return record
@@ -172,6 +173,46 @@ def eval_dataset(
 # ------------------------------------------------------------------------------ scheduling
 
 
+def run_config(preset: str, split: str, top_k: int, steps: int | None, data: str,
+               endless: bool, eval_clips: int, n_eval: int) -> dict[str, Any]:  # fmt: skip
+    """Every knob that shapes a run's result: a result.json is reused only for the same."""
+    return {"preset": preset, "split": split, "top_k": top_k, "steps": steps, "data": data,
+            "endless": endless, "eval_clips": eval_clips,
+            "n_eval": n_eval if eval_clips else None}  # fmt: skip
+
+
+def _args_config(args: argparse.Namespace) -> dict[str, Any]:
+    from taco_lite.data.sources import data_spec
+
+    return run_config(args.preset, args.split, args.top_k, args.steps,
+                      data_spec(args.world, args.features), args.endless, args.eval_clips,
+                      args.n_eval)  # fmt: skip
+
+
+def reusable(result_path: Path, config: dict[str, Any]) -> bool:
+    """True if result_path was made with `config`; ValueError if it was made with another."""
+    if not result_path.exists():
+        return False
+    made = json.loads(result_path.read_text()).get("config")
+    if made == config:
+        return True
+    diffs = [f"{k} {(made or {}).get(k)!r} there, {v!r} here" for k, v in config.items()
+             if (made or {}).get(k) != v] if made else ["it records no configuration"]  # fmt: skip
+    raise ValueError(
+        f"{result_path} was made with another configuration ({'; '.join(diffs)}): give this "
+        "sweep its own --out folder, or delete that run to redo it"
+    )
+
+
+def failure_line(log: Path) -> str:
+    """The failed run's own error: the last line of its log.txt that says something."""
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log.txt)"
+    return lines[-1] if lines else "(log.txt is empty)"
+
+
 def _launch(row: Row, seed: int, args: argparse.Namespace, out_dir: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "taco_lite.sweep", "--one", row.slug, "--seed", str(seed),
            "--preset", args.preset, "--split", args.split, "--top-k", str(args.top_k),
@@ -197,6 +238,9 @@ def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     todo = [(row, seed) for seed in args.seeds for row in rows]
     running: list[tuple[subprocess.Popen, Path, Row, int]] = []
     failed = []
+    config = _args_config(args)
+    for row, seed in todo:  # refuse stale results now, before any run starts
+        reusable(Path(args.out) / row.slug / f"seed{seed}" / "result.json", config)
     if args.eval_clips:  # tag the eval world once, so that the workers only read the cache
         prepare_eval(args)
     t0 = time.perf_counter()
@@ -204,7 +248,7 @@ def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
         while todo and len(running) < args.jobs:
             row, seed = todo.pop(0)
             out_dir = Path(args.out) / row.slug / f"seed{seed}"
-            if (out_dir / "result.json").exists():
+            if reusable(out_dir / "result.json", config):
                 continue
             running.append((_launch(row, seed, args, out_dir), out_dir, row, seed))
             print(f"[{time.perf_counter() - t0:6.0f}s] start {row.name} seed {seed}", flush=True)
@@ -215,13 +259,18 @@ def run_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
             running.remove(item)
             status = "done" if proc.returncode == 0 else f"FAILED (see {out_dir / 'log.txt'})"
             if proc.returncode != 0:
-                failed.append((row.name, seed))
+                failed.append(f"{row.name} seed {seed}: {failure_line(out_dir / 'log.txt')}")
             print(
                 f"[{time.perf_counter() - t0:6.0f}s] {status}: {row.name} seed {seed}", flush=True
             )
         time.sleep(0.5)
     if failed:
-        raise RuntimeError(f"{len(failed)} runs failed: {failed}")
+        from taco_lite.runtime.cli_errors import UserError
+
+        raise UserError(
+            f"{len(failed)} run(s) failed; {failed[0]}"
+            + (f" (and {len(failed) - 1} more, see their log.txt)" if len(failed) > 1 else "")
+        )
     return collect(Path(args.out), rows, args.seeds)
 
 
@@ -259,13 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset", default="sweep", help="training preset for every run (default: sweep)"
     )
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=_count(0), nargs="+", default=[0, 1, 2])
     p.add_argument("--split", default="test", help="split to evaluate on (calibrate on val!)")
     p.add_argument("--rows", nargs="+", choices=sorted(ROWS_BY_SLUG), help="only these rows")
-    p.add_argument("--jobs", type=int, default=2, help="trainings at once (default 2)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per training")
-    p.add_argument("--top-k", type=int, default=16, help="cascade inference re-ranks this many")
-    p.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    p.add_argument("--jobs", type=_count(1), default=2, help="trainings at once (default 2)")
+    p.add_argument("--threads", type=_count(1), default=1, help="torch threads per training")
+    p.add_argument(
+        "--top-k", type=_count(1), default=16, help="cascade inference re-ranks this many"
+    )
+    p.add_argument("--steps", type=_count(1), default=None, help="override the preset's steps")
     p.add_argument(
         "--endless",
         action="store_true",
@@ -273,11 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--eval-clips",
-        type=int,
+        type=_count(0),
         default=0,
         help="evaluate on an extra eval world of this many clips (0 = the shipped split)",
     )
-    p.add_argument("--n-eval", type=int, default=2000, help="pairs of the extra eval world")
+    p.add_argument("--n-eval", type=_count(1), default=2000, help="pairs of the extra eval world")
     p.add_argument("--out", default="runs/sweep", help="where runs go (default runs/sweep)")
     p.add_argument("--results", default="docs/results.md", help="markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print the table, don't write it")
@@ -285,14 +336,33 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--world", help="a generated world folder (default: the shipped world)")
     data.add_argument("--features", help="real features: PATH/train, PATH/<split>")
     p.add_argument("--one", choices=sorted(ROWS_BY_SLUG), help=argparse.SUPPRESS)
-    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=_count(0), default=0, help=argparse.SUPPRESS)
     return p
+
+
+def _count(low: int):
+    """An argparse type: an integer >= low (--jobs 0 waited forever, --steps 0 ran 600)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is too small: use an integer >= {low}")
+        return value
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> str:
     from taco_lite.data.sources import data_spec
 
     args = build_parser().parse_args(argv)
+    from taco_lite.config import PRESETS
+
+    if args.preset not in PRESETS:
+        raise ValueError(f"--preset {args.preset!r} is not a preset: use one of {sorted(PRESETS)}")
     if args.one:  # a worker process: one (row, seed)
         out_dir = Path(args.out) / args.one / f"seed{args.seed}"
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -214,7 +214,7 @@ def run_experiment(
                 fns=loss_fns(mode, last), collate_fn=last.collate, resume=resume, stop_at=stop,
             )  # fmt: skip
         seconds += time.perf_counter() - t0
-        views.update(result.extra["views"])
+        views = Counter(result.extra["views"])  # the whole run so far (kept across resumes)
         data_seconds += result.extra["data_seconds"]
         loop_seconds += result.extra["loop_seconds"]
         resume = result.checkpoint

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -178,14 +177,50 @@ def _cached_only(captions: list[str], path: Path) -> list[list[str]] | None:
     return [list(disk[c]) for c in captions]
 
 
+def _new_temp(path: Path) -> tuple[int, str]:
+    """An open, new `.NAME.<pid>.<hex>.tmp` next to path, mode 0666 minus the umask."""
+    import secrets
+
+    while True:
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+
+
+def check_cache_target(path: Path) -> None:
+    """A tag cache is written only over a tag cache or into a new file: any other existing
+    file (a user's notes.txt, a garbage file) or a folder is refused, and left untouched."""
+    if not path.exists():
+        return
+    what = "a folder" if path.is_dir() else None
+    if what is None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not (isinstance(data, dict) and "pipeline" in data and "tags" in data):
+                what = "JSON but not a tag cache (no 'pipeline' and 'tags')"
+        except (OSError, ValueError) as e:
+            what = f"not a tag cache ({type(e).__name__})"
+    if what is not None:
+        raise ValueError(
+            f"the tag cache {path} (cache_path or ${CACHE_ENV}) exists and is {what}; it was "
+            f"left untouched. Point {CACHE_ENV} at a new file, e.g. runs/tags.json, or at a tag "
+            "cache this kit wrote"
+        )
+
+
 def _write_disk_cache(path: Path, key: str, tags: dict[str, list[str]]) -> None:
     """Atomic write (tmp file + os.replace) so an interrupted run never leaves half a file.
 
     Next to the tags it stores each caption's tokens, so that a reader needs no tokenizer.
+    The file gets mode 0666 minus the umask (0644 on most systems), like any file written
+    with open(); mkstemp's 0600 would hide it from the other users of a shared hub.
     """
     tokens = {c: tokenize(c) for c in tags}
+    check_cache_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = _new_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"pipeline": key, "tags": tags, "tokens": tokens}, f)
@@ -223,6 +258,8 @@ def tag_captions(
             raise ValueError(f"caption {i}: {e}") from None
     if cache_path is None and os.environ.get(CACHE_ENV):
         cache_path = os.environ[CACHE_ENV]
+    if cache_path is not None:
+        check_cache_target(Path(cache_path))
     if nlp is None and cache_path is not None:
         cached = _cached_only(captions, Path(cache_path))
         if cached is not None:

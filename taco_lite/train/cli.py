@@ -29,14 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m taco_lite.train",
         description="Train TACo on the toy world, then report test-split retrieval R@1.",
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="fast")
+    p.add_argument(
+        "--preset", choices=sorted(PRESETS), help="default fast; a resumed run keeps its own"
+    )
     p.add_argument("--losses", choices=LOSS_CHOICES, help="loss terms (default: the preset's)")
     p.add_argument("--negatives", choices=("cascade", "random"))
     p.add_argument("--pos-tags", help="tokens of interest, e.g. noun+verb, noun, det+adp, all")
     p.add_argument("--k-neg", type=int, help="K': hard negatives per anchor for L3")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--steps", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
     p.add_argument("--seed", type=_non_negative_int, help="random seed, an integer >= 0")
     p.add_argument("--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     p.add_argument(
@@ -78,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="let a resumed run change --steps (not below the checkpoint's step), --device, "
         "--compile; it then no longer reproduces an unbroken run",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an --out folder that holds another run (its files are replaced)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--token-chunk", type=int,
@@ -104,12 +111,31 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 is not allowed here; use an integer >= 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0, e.g. 3e-4")
+    return value
+
+
 def resume_path(args: argparse.Namespace) -> Path | None:
     """The checkpoint `--resume` names: its value, or OUT/last.pt for a bare `--resume`."""
     if args.resume is None:
         return None
     if args.resume == AUTO_RESUME:
-        out = Path(args.out or f"runs/{args.preset}")
+        out = Path(args.out or f"runs/{args.preset or 'fast'}")
         path = out / "last.pt"
         if not path.is_file():
             raise ValueError(
@@ -122,6 +148,7 @@ def resume_path(args: argparse.Namespace) -> Path | None:
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     """Preset first, then every flag the user gave; TrainConfig validates the result."""
+    args.preset = args.preset or "fast"
     model_cfg, train_cfg = PRESETS[args.preset].configs()
     overrides = {
         "losses": args.losses,
@@ -170,12 +197,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result.json records the configs the run really used (`model_cfg`, `train_cfg`), which for a
     resumed run are the checkpoint's, and where it resumed from (`resumed_from`).
     """
+    from taco_lite.train.preflight import claim_and_check, kept_preset
+
     args = build_parser().parse_args(argv)
+    saved = kept_preset(args)  # a resumed run keeps its preset; a different one is refused
     model_cfg, train_cfg = configs_from_args(args)
     resume = resume_path(args)
     resumed_from = None
+    lock, record = claim_and_check(args, model_cfg, train_cfg, resume)  # before any data
     if resume is not None:
-        saved = load_checkpoint(resume)
+        saved = saved or load_checkpoint(resume)
         resumed_from = {"checkpoint": str(resume), "step": int(saved["step"])}
         if args.steps is not None and saved.get("train_cfg"):
             # --steps derives warm-up from itself; a resumed run keeps the one it started with
@@ -190,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         vocab=vocab,
         resume=resume,
         override_resume_config=args.override_resume_config,
+        record=record,
     )
     model_cfg, train_cfg = result.model_cfg, result.train_cfg  # what was really used
     train_seconds = result.seconds
@@ -228,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out = Path(train_cfg.ckpt_dir)
     (out / "result.json").write_text(json.dumps(summary, indent=2))
     (out / "history.json").write_text(json.dumps(result.history))
+    lock.release()  # OUT/.lock (also dropped when this process ends)
     print(
         f"test t2v R@1 {metrics['t2v_R1']:.1f}%  v2t R@1 {metrics['v2t_R1']:.1f}%  "
         f"[{metrics['ranked_by']}]  "
@@ -246,10 +279,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def cli(argv: Sequence[str] | None = None) -> None:
     """`python -m taco_lite.train`: main(), with a one-line error instead of a traceback for
-    a bad value or an unusable checkpoint."""
-    from taco_lite.runtime.checkpoint import CheckpointError
+    a user mistake, and Ctrl-C naming the checkpoint to resume from (runtime.cli_errors)."""
+    from taco_lite.runtime.cli_errors import run_cli
 
-    try:
-        main(argv)
-    except (ValueError, CheckpointError) as err:
-        raise SystemExit(f"python -m taco_lite.train: error: {err}") from None
+    run_cli("python -m taco_lite.train", main, argv)

@@ -43,6 +43,7 @@ from taco_lite.runtime.device import (
     deterministic_mode,
     resolve_device,
 )
+from taco_lite.train.guards import DivergenceGuard, views_from_tensor, views_to_tensor
 from taco_lite.train.schedule import (
     epoch_batches,
     iterate_batches,
@@ -185,6 +186,7 @@ def train(
     collate_fn: Callable | None = None,
     stop_at: int | None = None,
     override_resume_config: bool = False,
+    record: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train a TacoModel; returns the model, the per-step history and the checkpoint path.
 
@@ -195,6 +197,8 @@ def train(
       configs (`check_resume_config`; `override_resume_config=True` lets steps / device /
       compile / deterministic change); training continues at its step, with its RNG states.
       stop_at: stop after this global step (a checkpoint is written), e.g. to split a run.
+    record: plain values every checkpoint keeps in its "extra" (the CLI's preset and the
+      data's fingerprint, `runtime.provenance`); a resumed run keeps the checkpoint's.
     """
     t0 = time.perf_counter()
     fns = fns if fns is not None else LossFns()
@@ -239,11 +243,14 @@ def train(
         optimizer, warmup_then_linear(train_cfg.warmup_steps, train_cfg.steps)
     )
     neg_generator = torch.Generator().manual_seed(train_cfg.seed + 1)  # random negatives
-    step, history = 0, []
+    step, history, views = 0, [], Counter()  # views: (epoch if endless else 0, seg_id) -> seen
+    kept = {k: v for k, v in (record or {}).items()}
     if state is not None:
         step = restore_training_state(state, model, optimizer, scheduler)
         history = list(state["extra"].get("history", []))
         neg_generator.set_state(state["extra"]["neg_generator"])
+        views = views_from_tensor(state["extra"].get("views"))  # the whole run's counts
+        kept.update({k: state["extra"][k] for k in kept if k in state["extra"]})
     if train_cfg.compile:
         compile_encoders(model)
 
@@ -260,18 +267,25 @@ def train(
             model_cfg,
             train_cfg,
             words,
-            extra={"history": history, "neg_generator": neg_generator.get_state()} if full else {},
+            extra={
+                **kept,
+                "history": history,
+                "neg_generator": neg_generator.get_state(),
+                "views": views_to_tensor(views),
+            }
+            if full
+            else dict(kept),  # fmt: skip
             with_rng=full,
         )
 
     end = train_cfg.steps if stop_at is None else min(stop_at, train_cfg.steps)
     steps_per_epoch = len(train_set) // B
     endless = hasattr(train_set, "for_epoch")  # data.EndlessTrainSet: fresh pairs per epoch
-    views: Counter = Counter()  # (epoch if endless else 0, seg_id) -> times seen in this call
     data_seconds, timer = 0.0, [0.0]  # building epochs / waiting for batches (collate)
     t_loop = time.perf_counter()
     bar = _progress(train_cfg, step)
     last_saved = time.monotonic()
+    guard = DivergenceGuard(history, ckpt_dir, train_cfg.lr)
     model.train()
     with deterministic_mode(train_cfg.deterministic, device):
         while step < end:
@@ -295,14 +309,15 @@ def train(
                 optimizer.step()
                 scheduler.step()
                 step += 1
-                record = {"step": step, "epoch": epoch, "lr": lr, **out.scalars()}
-                history.append(record)
+                row = {"step": step, "epoch": epoch, "lr": lr, **out.scalars()}
+                guard.check(row)  # TrainingDiverged: nothing more is saved
+                history.append(row)
                 if log is not None:
-                    log(record)
+                    log(row)
                 if bar is not None:
                     bar.update(1)
                     if step % train_cfg.log_every == 0 or step == end:
-                        bar.set_postfix(_postfix(record))
+                        bar.set_postfix(_postfix(row))
                 by_steps = train_cfg.ckpt_every and step % train_cfg.ckpt_every == 0
                 by_time = (
                     train_cfg.ckpt_minutes
@@ -332,7 +347,7 @@ def train(
         seconds=time.perf_counter() - t0,
         extra={
             "pair_views": pair_view_summary(views),
-            "views": views,  # the raw counts, to merge the parts of a run split by stop_at
+            "views": views,  # the raw counts of the whole run (across resumes)
             "data_seconds": data_seconds,
             "loop_seconds": loop_seconds,
             "data_share": data_seconds / max(loop_seconds, 1e-9),

@@ -40,7 +40,7 @@ def render_cascade(
     seed = state.cascade_seed if seed is None else seed
     rows = cascade_rows(state, seed)
     B = len(rows)
-    if not 0 <= anchor < B:
+    if isinstance(anchor, bool) or not isinstance(anchor, int) or not 0 <= anchor < B:
         return RenderResult.problem(f"text {anchor} is not in the batch: pick 0..{B - 1}")
     if not 1 <= k_neg <= B - 1:
         return RenderResult.problem(

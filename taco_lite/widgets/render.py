@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import html
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,6 +176,10 @@ def render_alignment(
     none for it). view: a key of `ALIGNMENT_VIEWS`; layer / head (0-based, -1 = mean) choose
     the fusion attention map of view "attention" (rollout averages the heads itself).
     """
+    if isinstance(row, bool) or not isinstance(row, numbers.Integral):
+        return RenderResult.problem(
+            f"segment {row!r} is not a segment number: pick a whole number 0..{len(state.seg_ids) - 1}"
+        )
     if not 0 <= row < len(state.seg_ids):
         return RenderResult.problem(
             f"segment {row} does not exist: pick 0..{len(state.seg_ids) - 1}"

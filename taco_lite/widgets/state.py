@@ -256,6 +256,13 @@ class ExplorerState:
 
         if not models:
             raise ValueError("no models given: load them with load_explorer_models()")
+        if world is None:  # the shipped world: it must be the one each model was trained on
+            from taco_lite.runtime.provenance import check_same_data
+
+            for em in models.values():
+                data = getattr(em.train_cfg, "data", "") or ""
+                provenance = getattr(em.model, "provenance", None) or {}
+                check_same_data(provenance, data, "", explicit=False, where=em.source)
         world = world if world is not None else load_world()
         embedded, seg_ids = {}, None
         idf = idf_table([tokenize(world.segments[i].caption) for i in world.split("train")])

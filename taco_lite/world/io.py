@@ -14,6 +14,7 @@ import json
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 from .types import FORMAT_VERSION, REGENERATE, SPLITS, World
 
@@ -43,15 +44,51 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# The command-line knobs of `python -m taco_lite.world`, as (WorldConfig field, flag).
+CLI_KNOBS = (
+    ("num_clips", "--num-clips"),
+    ("num_distractors", "--num-distractors"),
+    ("distractor_action_prob", "--distractor-action-prob"),
+    ("noise", "--noise"),
+    ("twin_frac", "--twin-frac"),
+)
+
+
+def regenerate_command(config: Any, out: str | os.PathLike) -> str:
+    """The command that makes this world again: its seed, every knob that is not the default,
+    and the folder (e.g. `python -m taco_lite.world --seed 3 --num-clips 200 --out /tmp/w`)."""
+    default = type(config)()
+    knobs = [
+        f"{flag} {getattr(config, name)}"
+        for name, flag in CLI_KNOBS
+        if getattr(config, name) != getattr(default, name)
+    ]
+    return " ".join(["python -m taco_lite.world", f"--seed {config.seed}", *knobs, f"--out {out}"])
+
+
 def _fix(path: Path) -> str:
     """How to regenerate the world folder that holds `path` (the folder actually read, e.g. one
-    named by $TACO_LITE_DATA, not always data/world)."""
+    named by $TACO_LITE_DATA, not always data/world), with the knobs its manifest records."""
     folder = Path(path).parent
+    recorded = None
+    try:
+        recorded = json.loads((folder / MANIFEST_FILE).read_text()).get("regenerate")
+    except (OSError, ValueError, AttributeError):
+        pass
+    exists = (folder / SCRIPT_FILE).exists() or (folder / MANIFEST_FILE).exists()
+    again = " --overwrite" if exists else ""  # the world command never replaces files unasked
     repo_default = Path(__file__).resolve().parents[2] / "data" / "world"
     if folder.resolve() == repo_default:
-        return f"regenerate it with `{REGENERATE}` (from the repository root)"
-    command = REGENERATE.replace("--out data/world", f"--out {folder}")
-    return f"regenerate it with `{command}`"
+        return f"regenerate it with `{recorded or REGENERATE}{again}` (from the repository root)"
+    knobs = (recorded or REGENERATE).split(" --out ")[0]  # the knobs it was made with
+    command = f"{knobs} --out {folder}"
+    return f"regenerate it with `{command}{again}`"
+
+
+def _shown(folder: Path) -> str:
+    """data/world for the repository's own world folder (as REGENERATE says), else the path."""
+    repo_default = Path(__file__).resolve().parents[2] / "data" / "world"
+    return "data/world" if Path(folder).resolve() == repo_default else str(folder)
 
 
 def save_world(world: World, path: str | os.PathLike, frames_sha256: bool = True) -> Path:
@@ -81,7 +118,8 @@ def save_world(world: World, path: str | os.PathLike, frames_sha256: bool = True
             SCRIPT_FILE: {"sha256": _sha256(script_path), "bytes": script_path.stat().st_size}
         },
         "frames_sha256": world.frames_sha256() if frames_sha256 else None,
-        "regenerate": REGENERATE,
+        "config": world.config.to_dict(),
+        "regenerate": regenerate_command(world.config, _shown(out)),
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
