@@ -21,7 +21,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-# sha256 of the shipped data/world/world.json.gz (its manifest.json), what the shipped
+# sha256 of the shipped world.json.gz of data/world (its manifest.json), what the shipped
 # checkpoints and every pre-fingerprint checkpoint with data "" were trained on.
 SHIPPED_WORLD_SHA256 = "a8bea69270aa8675e430195fa68eae930a98cd8b8b86ffe7ccc3462dce938422"
 FEATURE_FILES = ("segments.json", "meta.json")
